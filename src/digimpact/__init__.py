@@ -1,0 +1,39 @@
+"""digimpact: the GDP impact of digital and AI use-case adoption, sector by sector.
+
+Data flow: scenario file -> :class:`Scenario` -> sampler -> engine -> :class:`Results`
+-> summaries and plots.
+
+Examples
+--------
+>>> import digimpact
+>>> scenario = digimpact.load_scenario("scenarios/examples/minimal.toml")
+>>> results = digimpact.simulate(scenario, draws=2000, seed=42)
+>>> table = results.summary()
+>>> "total" in table.index.get_level_values("level")
+True
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from . import adoption, distributions
+from .engine import simulate
+from .errors import ScenarioError
+from .results import Results, open_results
+from .scenario import Scenario, load_scenario
+
+try:
+    __version__ = version("digimpact")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "Results",
+    "Scenario",
+    "ScenarioError",
+    "__version__",
+    "adoption",
+    "distributions",
+    "load_scenario",
+    "open_results",
+    "simulate",
+]

@@ -1,0 +1,193 @@
+"""Adoption curves: the share of a use case's value potential captured in each year.
+
+Plain vectorised functions, usable on their own. Every curve takes calendar years ``t``
+and parameters that broadcast against each other; the year axis comes last, so parameters
+of shape ``(n,)`` and years of shape ``(Y,)`` give an ``(n, Y)`` result, and years of shape
+``(n, Y)`` (one time axis per draw) work too. Every curve returns values in
+``[0, ceiling]`` and is non-decreasing in ``t`` for valid parameters.
+
+References
+----------
+.. [1] Bass, F. M. (1969). A new product growth for model consumer durables.
+       *Management Science* 15(5), 215-227.
+.. [2] Griliches, Z. (1957). Hybrid corn: an exploration in the economics of technological
+       change. *Econometrica* 25(4), 501-522.
+.. [3] Gompertz, B. (1825). On the nature of the function expressive of the law of human
+       mortality. *Phil. Trans. R. Soc.* 115, 513-583.
+
+Examples
+--------
+>>> import numpy as np
+>>> years = np.arange(2020, 2031)
+>>> logistic(years, midpoint=2025, steepness=1.0, ceiling=0.8)[5]
+0.4
+>>> bass(2030, p=0.03, q=0.38, start=2020).round(3)
+0.808
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.special import expit
+
+__all__ = ["CURVES", "Curve", "bass", "gompertz", "linear", "logistic", "step", "table"]
+
+ArrayLike = Any
+
+
+def _prep(t: ArrayLike, *params: ArrayLike) -> tuple[np.ndarray, ...]:
+    """Years as float array; parameters with a trailing axis for the years."""
+    return (np.asarray(t, dtype=float), *(np.asarray(p, dtype=float)[..., None] for p in params))
+
+
+def _squeeze(t: ArrayLike, out: np.ndarray) -> np.ndarray:
+    # scalar years in, no trailing year axis out
+    return out[..., 0] if np.ndim(t) == 0 else out
+
+
+def logistic(t: ArrayLike, midpoint: ArrayLike, steepness: ArrayLike, ceiling: ArrayLike = 1.0):
+    """Logistic S-curve ``ceiling / (1 + exp(-steepness (t - midpoint)))``.
+
+    Parameters
+    ----------
+    t : array_like
+        Calendar years.
+    midpoint : array_like
+        Year in which half the ceiling is reached.
+    steepness : array_like
+        Growth rate per year (> 0); 10% to 90% of the ceiling takes ``4.39 / steepness`` years.
+    ceiling : array_like
+        Long-run adoption share in [0, 1].
+
+    Examples
+    --------
+    >>> logistic([2024, 2025, 2026], 2025, 1.0).round(4).tolist()
+    [0.2689, 0.5, 0.7311]
+    """
+    t, m, k, c = _prep(t, midpoint, steepness, ceiling)
+    return _squeeze(t, c * expit(k * (t - m)))
+
+
+def bass(t: ArrayLike, p: ArrayLike, q: ArrayLike, start: ArrayLike, ceiling: ArrayLike = 1.0):
+    """Bass diffusion, cumulative share adopted ``tau = t - start`` years after launch.
+
+    ``F(tau) = (1 - exp(-(p+q) tau)) / (1 + (q/p) exp(-(p+q) tau))`` for ``tau >= 0``,
+    zero before ``start``; scaled by ``ceiling``.
+
+    Parameters
+    ----------
+    t : array_like
+        Calendar years.
+    p : array_like
+        Coefficient of innovation (> 0); meta-analysis mean about 0.03.
+    q : array_like
+        Coefficient of imitation (>= 0); meta-analysis mean about 0.38.
+    start : array_like
+        Launch year (``F = 0`` there).
+    ceiling : array_like
+        Market potential as a share in [0, 1].
+
+    Examples
+    --------
+    >>> bass([2020, 2025, 2030], 0.03, 0.38, 2020).round(2).tolist()
+    [0.0, 0.33, 0.81]
+    """
+    t, p_, q_, s, c = _prep(t, p, q, start, ceiling)
+    decay = np.exp(-(p_ + q_) * np.maximum(t - s, 0.0))
+    return _squeeze(t, c * (1.0 - decay) / (1.0 + (q_ / p_) * decay))
+
+
+def gompertz(t: ArrayLike, midpoint: ArrayLike, steepness: ArrayLike, ceiling: ArrayLike = 1.0):
+    """Gompertz curve ``ceiling * exp(-exp(-steepness (t - midpoint)))``.
+
+    Asymmetric S-curve: slow start, long tail. ``midpoint`` is the inflection year, where
+    the curve reaches ``ceiling / e`` (about 37% of the ceiling).
+
+    Examples
+    --------
+    >>> float(gompertz(2025, 2025, 0.5) * np.e)
+    1.0
+    """
+    t, m, k, c = _prep(t, midpoint, steepness, ceiling)
+    return _squeeze(t, c * np.exp(-np.exp(-k * (t - m))))
+
+
+def linear(t: ArrayLike, start: ArrayLike, end: ArrayLike, ceiling: ArrayLike = 1.0):
+    """Linear ramp from 0 in ``start`` to ``ceiling`` in ``end`` (``end > start``).
+
+    Examples
+    --------
+    >>> linear([2019, 2020, 2025, 2031], 2020, 2030, 0.5).tolist()
+    [0.0, 0.0, 0.25, 0.5]
+    """
+    t, s, e, c = _prep(t, start, end, ceiling)
+    return _squeeze(t, c * np.clip((t - s) / (e - s), 0.0, 1.0))
+
+
+def step(t: ArrayLike, year: ArrayLike, ceiling: ArrayLike = 1.0):
+    """Zero before ``year``, ``ceiling`` from ``year`` on.
+
+    Examples
+    --------
+    >>> step([2024, 2025, 2026], 2025, 0.3).tolist()
+    [0.0, 0.3, 0.3]
+    """
+    t, y, c = _prep(t, year, ceiling)
+    return _squeeze(t, np.where(t >= y, c, 0.0))
+
+
+def table(t: ArrayLike, points: Mapping[Any, float], scale: ArrayLike = 1.0):
+    """Piecewise-linear curve through published milestones ``{year: share}``, times ``scale``.
+
+    Flat before the first and after the last milestone. Shares must not decrease with the
+    year; the ceiling is ``scale * max(share)``.
+
+    Examples
+    --------
+    >>> table([2020, 2022.5, 2030, 2035], {2020: 0.09, 2025: 0.20, 2030: 0.30}).round(3).tolist()
+    [0.09, 0.145, 0.3, 0.3]
+    """
+    xs = np.array([float(k) for k in points])
+    ys = np.array([float(v) for v in points.values()])
+    order = np.argsort(xs)
+    t, sc = _prep(t, scale)
+    return _squeeze(t, sc * np.interp(t, xs[order], ys[order]))
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A curve kind as scenario files name it: its function and its parameters.
+
+    ``domains`` maps each uncertain parameter to ``"year"``, ``"share"`` (in [0, 1]),
+    ``"positive"`` or ``"nonnegative"``; ``defaults`` gives the optional ones.
+    """
+
+    function: Any
+    domains: Mapping[str, str]
+    defaults: Mapping[str, float]
+    fixed: tuple[str, ...] = ()
+
+    def __call__(self, t: ArrayLike, **params: Any) -> np.ndarray:
+        return self.function(t, **params)
+
+    @property
+    def ceiling_param(self) -> str:
+        return "scale" if "scale" in self.domains else "ceiling"
+
+
+CURVES: dict[str, Curve] = {
+    "logistic": Curve(logistic, {"midpoint": "year", "steepness": "positive", "ceiling": "share"},
+                      {"ceiling": 1.0}),
+    "bass": Curve(bass, {"p": "positive", "q": "nonnegative", "start": "year", "ceiling": "share"},
+                  {"ceiling": 1.0}),
+    "gompertz": Curve(gompertz, {"midpoint": "year", "steepness": "positive", "ceiling": "share"},
+                      {"ceiling": 1.0}),
+    "linear": Curve(linear, {"start": "year", "end": "year", "ceiling": "share"}, {"ceiling": 1.0}),
+    "step": Curve(step, {"year": "year", "ceiling": "share"}, {"ceiling": 1.0}),
+    "table": Curve(table, {"scale": "nonnegative"}, {"scale": 1.0}, fixed=("points",)),
+}
+"""Curve kinds by the name used in scenario files (``adoption.kind``)."""

@@ -1,0 +1,53 @@
+"""The one exception a user's scenario mistake raises."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from pathlib import Path
+
+__all__ = ["ScenarioError", "did_you_mean"]
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """Return ``" (did you mean 'x'?)"`` for the closest choice, or ``""``.
+
+    Examples
+    --------
+    >>> did_you_mean("midpont", ["midpoint", "ceiling"])
+    " (did you mean 'midpoint'?)"
+    """
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+class ScenarioError(ValueError):
+    """A mistake in a scenario, named by file, key path and what was expected.
+
+    Parameters
+    ----------
+    message
+        What was wrong and what was expected.
+    path
+        Key path inside the scenario, e.g. ``use_cases.pricing.adoption.midpoint``.
+    file
+        The scenario file the key comes from, when known.
+
+    Examples
+    --------
+    >>> str(ScenarioError("expected a number", path="sectors.x.growth", file="a.toml"))
+    'a.toml: sectors.x.growth: expected a number'
+    """
+
+    def __init__(self, message: str, path: str = "", file: str | Path | None = None) -> None:
+        self.message = message
+        self.path = path
+        self.file = str(file) if file is not None else None
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        parts = [p for p in (self.file, self.path) if p]
+        return ": ".join([*parts, self.message])
+
+    def __reduce__(self):  # keep pickling (dask, multiprocessing) faithful
+        return (type(self), (self.message, self.path, self.file))

@@ -1,0 +1,238 @@
+"""Results: a labelled :class:`xarray.Dataset` of simulated values, with summaries and checks."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+if TYPE_CHECKING:
+    from .scenario import Scenario
+
+__all__ = ["Results", "atomic_write", "build_dataset", "open_results"]
+
+
+def atomic_write(path: str | Path, data: bytes | None = None, writer=None) -> Path:
+    """Write a file so that readers see either the old or the complete new content.
+
+    Give ``data`` (bytes) or ``writer``, a function that writes to the temporary path it
+    is called with. The temporary file sits beside ``path`` and replaces it at the end.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if data is not None:
+                fh.write(data)
+        if writer is not None:
+            writer(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def build_dataset(scenario: Scenario, arrays: Mapping[str, np.ndarray], draws: int, seed: int,
+                  sampler: str) -> xr.Dataset:
+    """Label engine output: dims ``draw``, ``sector``, ``year`` (and ``use_case``)."""
+    meta = scenario.meta
+    sectors = list(scenario.sectors.values())
+    ucs = list(scenario.use_cases.values())
+    unit = meta.unit
+    coords: dict[str, object] = {
+        "draw": np.arange(draws),
+        "sector": [s.id for s in sectors],
+        "year": np.array(list(meta.years)),
+        "sector_name": ("sector", [s.name for s in sectors]),
+        "group": ("sector", [s.group for s in sectors]),
+    }
+    data_vars: dict[str, object] = {
+        "value": (("draw", "sector", "year"), arrays["value"],
+                  {"units": unit, "long_name": "annual value added by the use cases"}),
+        "baseline": (("sector", "year"),
+                     np.array([[s.base("value_added", y) for y in meta.years] for s in sectors]),
+                     {"units": unit, "long_name": "baseline value added"}),
+    }
+    if "use_case_value" in arrays:
+        coords.update({
+            "use_case": [u.id for u in ucs],
+            "use_case_name": ("use_case", [u.name for u in ucs]),
+            "use_case_sector": ("use_case", [u.sector for u in ucs]),
+            "technology": ("use_case", [u.technology for u in ucs]),
+            "stage": ("use_case", [u.stage for u in ucs]),
+            "wave": ("use_case", [u.wave for u in ucs]),
+        })
+        data_vars["use_case_value"] = (("draw", "use_case", "year"), arrays["use_case_value"],
+                                       {"units": unit, "long_name": "annual value by use case"})
+        data_vars["adoption"] = (("draw", "use_case", "year"), arrays["adoption"],
+                                 {"units": "1", "long_name": "adoption share"})
+    attrs = {
+        "title": meta.title, "unit": unit, "price_basis": meta.price_basis,
+        "base_measure": meta.base_measure, "metric": meta.metric,
+        "target_year": meta.target_year, "scenario_hash": scenario.hash, "seed": seed,
+        "sampler": sampler, "draws": draws, "digimpact_version": _version(),
+        "scenario_file": scenario.file or "", "scenario_toml": scenario.to_toml(),
+    }
+    return xr.Dataset(data_vars, coords, attrs)
+
+
+class Results:
+    """Simulated values with provenance; summaries per sector, group and target.
+
+    Parameters
+    ----------
+    dataset
+        Output of the engine (see :func:`digimpact.simulate`).
+    scenario
+        The scenario that produced it; rebuilt from the dataset's attributes if omitted.
+
+    Examples
+    --------
+    >>> import digimpact
+    >>> r = digimpact.simulate("scenarios/examples/minimal.toml", draws=2000, seed=1)
+    >>> lo, hi = r.interval(["core"], q=(0.05, 0.95))
+    >>> lo < hi
+    True
+    """
+
+    def __init__(self, dataset: xr.Dataset, scenario: Scenario | None = None) -> None:
+        self.dataset = dataset
+        if scenario is None:
+            from .scenario import Scenario
+            import tomllib
+
+            scenario = Scenario.from_dict(tomllib.loads(dataset.attrs["scenario_toml"]),
+                                          dataset.attrs.get("scenario_file") or None)
+        self.scenario = scenario
+
+    def __repr__(self) -> str:
+        a = self.dataset.attrs
+        return (f"<Results {a['title']!r}: {a['draws']} draws, seed {a['seed']}, "
+                f"sampler {a['sampler']}, scenario {a['scenario_hash'][:12]}>")
+
+    @property
+    def unit(self) -> str:
+        return str(self.dataset.attrs["unit"])
+
+    # ---- selections
+    def aggregate(self, groups: Sequence[str] = (), sectors: Sequence[str] = (),
+                  variable: str = "value") -> xr.DataArray:
+        """Sum over the sectors of ``groups`` and ``sectors`` (all sectors if both empty)."""
+        da = self.dataset[variable]
+        if groups or sectors:
+            ids = self.scenario.sectors_in(groups, sectors)
+            da = da.sel(sector=ids)
+        return da.sum("sector")
+
+    def at(self, da: xr.DataArray, year: int | None = None, metric: str = "annual") -> xr.DataArray:
+        """Annual value in ``year``, or the cumulative value from the first year to ``year``."""
+        year = self.scenario.meta.target_year if year is None else year
+        if metric == "annual":
+            return da.sel(year=year)
+        if metric == "cumulative":
+            return da.sel(year=slice(None, year)).sum("year")
+        raise ValueError(f"unknown metric {metric!r}; expected 'annual' or 'cumulative'")
+
+    def interval(self, groups: Sequence[str] = (), year: int | None = None,
+                 q: Sequence[float] = (0.05, 0.95), metric: str = "annual",
+                 sectors: Sequence[str] = ()) -> tuple[float, ...]:
+        """Quantiles ``q`` of the value of ``groups`` / ``sectors`` (all if empty)."""
+        values = self.at(self.aggregate(groups, sectors), year, metric).values
+        return tuple(float(v) for v in np.quantile(values, q))
+
+    def _rows(self) -> list[tuple[str, str, str, tuple[str, ...], tuple[str, ...]]]:
+        scn = self.scenario
+        rows = [("sector", s.id, s.name, (), (s.id,)) for s in scn.sectors.values()]
+        rows += [("group", g, g, (g,), ()) for g in scn.groups]
+        for n in range(2, len(scn.groups)):
+            combo = scn.groups[:n]
+            rows.append(("groups", "+".join(combo), " + ".join(combo), combo, ()))
+        rows += [("target", t.id, t.name, t.groups, t.sectors) for t in scn.targets.values()]
+        rows.append(("total", "total", "All sectors", (), ()))
+        return rows
+
+    def summary(self, year: int | None = None, quantiles: Sequence[float] = (0.05, 0.5, 0.95),
+                metric: str | None = None) -> pd.DataFrame:
+        """Mean and quantiles per sector, group, combination of groups, target and in total.
+
+        Parameters
+        ----------
+        year
+            Target year (default: the scenario's).
+        quantiles
+            Probabilities to report, as columns ``p5``, ``p50``, ...
+        metric
+            ``"annual"``, ``"cumulative"`` or ``"both"`` (default: the scenario's).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by ``(metric, level, id)``; columns ``label``, ``mean`` and quantiles.
+        """
+        metric = metric or self.scenario.meta.metric
+        metrics = ("annual", "cumulative") if metric == "both" else (metric,)
+        records = []
+        for m in metrics:
+            for level, key, label, groups, sectors in self._rows():
+                v = self.at(self.aggregate(groups, sectors), year, m).values
+                rec = {"metric": m, "level": level, "id": key, "label": label,
+                       "mean": float(v.mean())}
+                rec.update({f"p{100 * q:g}": float(x) for q, x in zip(quantiles, np.quantile(v, quantiles), strict=True)})
+                records.append(rec)
+        return pd.DataFrame(records).set_index(["metric", "level", "id"])
+
+    def check(self) -> pd.DataFrame:
+        """Compare the simulated quantiles with the scenario's published targets.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per published bound: ``published``, ``simulated``, ``residual``
+            (simulated - published), ``tolerance`` and ``ok``.
+        """
+        rows = []
+        for t in self.scenario.targets.values():
+            values = self.at(self.aggregate(t.groups, t.sectors), t.year, t.metric).values
+            for which, q, published in t.bounds():
+                sim = float(np.quantile(values, q))
+                rows.append({"target": t.id, "name": t.name, "bound": which, "quantile": q,
+                             "published": published, "simulated": sim,
+                             "residual": sim - published, "tolerance": t.tolerance,
+                             "ok": abs(sim - published) <= t.tolerance, "source": t.source})
+        columns = ["target", "name", "bound", "quantile", "published", "simulated", "residual",
+                   "tolerance", "ok", "source"]
+        return pd.DataFrame(rows, columns=columns)
+
+    # ---- files
+    def to_netcdf(self, path: str | Path) -> Path:
+        """Write the dataset to a netCDF file atomically (via h5netcdf)."""
+        return atomic_write(path, writer=lambda tmp: self.dataset.to_netcdf(tmp, engine="h5netcdf"))
+
+
+def open_results(path: str | Path) -> Results:
+    """Read results written by :meth:`Results.to_netcdf` (fully loaded into memory).
+
+    Examples
+    --------
+    >>> import digimpact, tempfile, os
+    >>> r = digimpact.simulate("scenarios/examples/minimal.toml", draws=100, seed=1)
+    >>> path = r.to_netcdf(os.path.join(tempfile.mkdtemp(), "results.nc"))
+    >>> digimpact.open_results(path).dataset.attrs["seed"]
+    1
+    """
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        return Results(ds.load())
