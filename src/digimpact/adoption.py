@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 from scipy.special import expit
 
-__all__ = ["CURVES", "Curve", "bass", "gompertz", "linear", "logistic", "step", "table"]
+__all__ = ["CURVES", "Curve", "bass", "fit_logistic", "gompertz", "linear", "logistic", "step",
+           "table"]
 
 ArrayLike = Any
 
@@ -156,6 +157,40 @@ def table(t: ArrayLike, points: Mapping[Any, float], scale: ArrayLike = 1.0):
     order = np.argsort(xs)
     t, sc = _prep(t, scale)
     return _squeeze(t, sc * np.interp(t, xs[order], ys[order]))
+
+
+def fit_logistic(points: Mapping[Any, float], max_ceiling: float = 1.0) -> dict[str, float]:
+    """Fit a logistic curve through published milestones ``{year: share}``.
+
+    Least squares (:func:`scipy.optimize.curve_fit`) over midpoint, steepness and a ceiling
+    between the largest milestone and ``max_ceiling``. With three milestones the fit is
+    usually exact; use it to pin an uncertain logistic to a published path.
+
+    Returns
+    -------
+    dict
+        ``midpoint``, ``steepness`` and ``ceiling``.
+
+    Examples
+    --------
+    >>> fit = fit_logistic({2020: 0.09, 2025: 0.20, 2030: 0.30})  # report Exhibit 21
+    >>> {k: round(v, 3) for k, v in fit.items()}
+    {'midpoint': 2024.357, 'steepness': 0.26, 'ceiling': 0.369}
+    """
+    import warnings
+
+    from scipy.optimize import OptimizeWarning, curve_fit
+
+    years = np.array([float(y) for y in points])
+    shares = np.array([float(v) for v in points.values()])
+    top = float(shares.max())
+    guess = [float(years.mean()), 4.0 / max(np.ptp(years), 1.0), min(max_ceiling, 1.2 * top)]
+    bounds = ([years.min() - 50, 1e-3, top], [years.max() + 50, 10.0, max_ceiling])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OptimizeWarning)  # exact fits have no covariance
+        params, _ = curve_fit(lambda t, m, k, c: c * expit(k * (t - m)), years, shares,
+                              p0=guess, bounds=bounds)
+    return dict(zip(("midpoint", "steepness", "ceiling"), map(float, params), strict=True))
 
 
 @dataclass(frozen=True)

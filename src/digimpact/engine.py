@@ -133,13 +133,16 @@ class Plan:
         return out
 
     def evaluate(self, start: int, stop: int, keep_use_cases: bool = False) -> dict[str, np.ndarray]:
-        """Evaluate draws ``start .. stop-1``.
+        """Sample and evaluate draws ``start .. stop-1`` (see :meth:`compute`)."""
+        return self.compute(self.values(start, stop), keep_use_cases)
+
+    def compute(self, values: np.ndarray, keep_use_cases: bool = False) -> dict[str, np.ndarray]:
+        """The model on parameter values of shape ``(len(names), n)``.
 
         Returns ``value`` with shape ``(n, S, Y)`` and, with ``keep_use_cases``, also
         ``use_case_value`` and ``adoption`` with shape ``(n, U, Y)``.
         """
-        values = self.values(start, stop)
-        n, years = stop - start, self.years
+        n, years = values.shape[1], self.years
         speed = self._effect(values, "speed")
         adoption = np.empty((self.n_use_cases, n, len(years)))
         for g in self.groups:

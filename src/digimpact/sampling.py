@@ -108,7 +108,20 @@ def _mix(x: np.ndarray) -> np.ndarray:
 
 
 def permutation(index: np.ndarray, n: int, keys: np.ndarray) -> np.ndarray:
-    """A keyed pseudo-random permutation of ``range(n)``, evaluated at ``index``.
+    """Keyed pseudo-random permutations of ``range(n)``, evaluated at ``index``.
+
+    Parameters
+    ----------
+    index
+        Integers in ``range(n)``, shape ``(m,)`` or ``(P, m)``.
+    n
+        Size of the permuted range.
+    keys
+        Round keys (uint64), shape ``(R,)`` or ``(P, R)``: one permutation per row.
+
+    A Feistel network on ``k = bit_length(n - 1)`` bits (unbalanced halves, each round a
+    bijection of ``range(2**k)``), restricted to ``range(n)`` by cycle walking; ``2**k < 2 n``
+    so few walks are needed.
 
     Examples
     --------
@@ -116,22 +129,29 @@ def permutation(index: np.ndarray, n: int, keys: np.ndarray) -> np.ndarray:
     >>> sorted(permutation(np.arange(10), 10, keys).tolist()) == list(range(10))
     True
     """
-    half = max(1, (int(n - 1).bit_length() + 1) // 2)
-    mask = np.uint64((1 << half) - 1)
-    shift = np.uint64(half)
+    k = max(2, int(n - 1).bit_length())
+    hi_bits, lo_bits = np.uint64(k // 2), np.uint64(k - k // 2)
+    hi_mask, lo_mask = np.uint64((1 << (k // 2)) - 1), np.uint64((1 << (k - k // 2)) - 1)
+    keys = np.atleast_2d(np.asarray(keys, dtype=np.uint64))  # (P or 1, R)
 
-    def feistel(x: np.ndarray) -> np.ndarray:
-        left, right = x >> shift, x & mask
-        for key in keys:
-            left, right = right, left ^ (_mix(right ^ key) & mask)
-        return (left << shift) | right
+    def feistel(x: np.ndarray, key_cols: np.ndarray) -> np.ndarray:
+        for r in range(key_cols.shape[-1]):  # x = (high | low) -> (low | high ^ F(low))
+            high, low = x >> lo_bits, x & lo_mask
+            x = (low << hi_bits) | (high ^ (_mix(low ^ key_cols[..., r]) & hi_mask))
+        return x
 
-    x = feistel(index.astype(np.uint64))
-    outside = np.flatnonzero(x >= n)
-    while outside.size:  # cycle walking: stay a bijection of range(n)
-        x[outside] = feistel(x[outside])
-        outside = outside[x[outside] >= n]
-    return x.astype(np.int64)
+    x = np.asarray(index, dtype=np.uint64)
+    flat_input = x.ndim == 1
+    x = feistel(np.atleast_2d(x), keys[:, None, :])
+    rows, cols = np.nonzero(x >= n)
+    values = x[rows, cols]
+    while rows.size:  # cycle walking: stay a bijection of range(n)
+        values = feistel(values, keys[rows])
+        inside = values < n
+        x[rows[inside], cols[inside]] = values[inside]
+        rows, cols, values = rows[~inside], cols[~inside], values[~inside]
+    x = x.astype(np.int64)
+    return x[0] if flat_input else x
 
 
 class LatinHypercubeSampler(Sampler):
@@ -140,13 +160,12 @@ class LatinHypercubeSampler(Sampler):
     kind = "lhs"
 
     def _points(self, start: int, stop: int) -> np.ndarray:
-        index = np.arange(start, stop)
-        rows = []
-        for name in self.names:
-            keys = stream(self.seed, name, purpose=1).generate_state(4, np.uint64)
-            strata = permutation(index, self.draws, keys)
-            rows.append((strata + _jitter(self.seed, name, start, stop)) / self.draws)
-        return np.stack(rows)
+        keys = np.stack([stream(self.seed, name, purpose=1).generate_state(4, np.uint64)
+                         for name in self.names])
+        index = np.broadcast_to(np.arange(start, stop), (len(self.names), stop - start))
+        strata = permutation(index, self.draws, keys)
+        jitter = np.stack([_jitter(self.seed, name, start, stop) for name in self.names])
+        return (strata + jitter) / self.draws
 
 
 class SobolSampler(Sampler):
@@ -157,7 +176,8 @@ class SobolSampler(Sampler):
     def _points(self, start: int, stop: int) -> np.ndarray:
         order = sorted(range(len(self.names)), key=self.names.__getitem__)
         engine = qmc.Sobol(d=len(self.names), scramble=True, rng=np.random.default_rng(self.seed))
-        engine.fast_forward(start)
+        if start:  # scipy rejects fast_forward(0)
+            engine.fast_forward(start)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # balance needs powers of two
             points = engine.random(stop - start).T

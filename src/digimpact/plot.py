@@ -1,0 +1,143 @@
+"""Charts: the Exhibit 5 range chart and adoption curves with uncertainty bands.
+
+Each function draws on ``ax`` (a new figure if omitted) and returns the axes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from .results import Results
+    from .scenario import Scenario
+
+__all__ = ["adoption", "exhibit5"]
+
+_BLUE, _GREY, _RED = "#1f5fa8", "#9aa5b1", "#c0392b"
+
+
+def _axes(ax: Axes | None, size: tuple[float, float]) -> Axes:
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=size, layout="constrained")
+    return ax
+
+
+def _aggregates(results: Results) -> list[tuple[str, str, tuple[str, ...], object]]:
+    """Rows of the chart: sectors, then each distinct aggregate (targets name theirs)."""
+    scn = results.scenario
+    rows: list[tuple[str, str, tuple[str, ...], object]] = [
+        ("sector", s.name, (s.id,), None) for s in scn.sectors.values()]
+    seen: dict[frozenset[str], int] = {}
+    candidates = [(f"{g} (group)", tuple(scn.sectors_in((g,))), None) for g in scn.groups]
+    candidates += [(" + ".join(scn.groups[:n]), tuple(scn.sectors_in(scn.groups[:n])), None)
+                   for n in range(2, len(scn.groups))]
+    candidates += [(t.name, tuple(scn.sectors_in(t.groups, t.sectors)), t)
+                   for t in scn.targets.values()]
+    candidates.append(("Total", tuple(scn.sectors), None))
+    for label, ids, target in candidates:
+        key = frozenset(ids)
+        if key in seen:  # same sectors: keep one row, prefer the target's name and marks
+            i = seen[key]
+            if target is not None:
+                rows[i] = ("aggregate", label, ids, target)
+            continue
+        seen[key] = len(rows)
+        rows.append(("aggregate", label, ids, target))
+    return rows
+
+
+def exhibit5(results: Results, ax: Axes | None = None, year: int | None = None,
+             quantiles: Sequence[float] = (0.05, 0.95)) -> Axes:
+    """Range chart in the structure of Exhibit 5: sectors, subtotals, total, published marks.
+
+    Each row is a bar from the lower to the upper quantile of the simulated value in
+    ``year`` (median ticked). Aggregate rows with a published target show the published
+    low and high as red markers beside the simulated bar.
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> import digimpact, digimpact.plot
+    >>> r = digimpact.simulate("scenarios/examples/minimal.toml", draws=500, seed=1)
+    >>> ax = digimpact.plot.exhibit5(r)
+    >>> len(ax.get_yticks()) >= 4
+    True
+    """
+    rows = _aggregates(results)
+    ax = _axes(ax, (9, 0.38 * len(rows) + 1.5))
+    year = results.scenario.meta.target_year if year is None else year
+    labels = []
+    for i, (kind, label, ids, target) in enumerate(rows):
+        v = results.at(results.aggregate(sectors=ids), year).values
+        lo, med, hi = np.quantile(v, [quantiles[0], 0.5, quantiles[1]])
+        colour = _BLUE if kind == "aggregate" else _GREY
+        ax.barh(i, hi - lo, left=lo, height=0.55, color=colour, alpha=0.85)
+        ax.plot([med, med], [i - 0.3, i + 0.3], color="black", lw=1)
+        ax.text(hi, i, f"  {lo:.1f}-{hi:.1f}", va="center", fontsize=8)
+        if target is not None:
+            for _, _, published in target.bounds():
+                ax.plot(published, i + 0.38, marker="v", color=_RED, ms=7, ls="none")
+        labels.append(label)
+    ax.plot([], [], marker="v", color=_RED, ls="none", label="published (report)")
+    ax.barh([], [], color=_BLUE, label=f"simulated {100 * quantiles[0]:g}-{100 * quantiles[1]:g}%")
+    ax.set_xlim(0, ax.get_xlim()[1] * 1.12)  # room for the range labels
+    ax.set_yticks(range(len(rows)), labels)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"{results.unit}, annual value in {year}")
+    ax.set_title(results.scenario.title)
+    ax.legend(loc="best", fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    return ax
+
+
+def adoption(source: Results | Scenario, sectors: Sequence[str] | None = None,
+             ax: Axes | None = None, draws: int = 500, band: Sequence[float] = (0.05, 0.95),
+             seed: int = 0) -> Axes:
+    """Adoption by sector over the horizon: median and uncertainty band.
+
+    A sector's adoption is the potential-weighted mean of its use cases' adoption shares
+    (weights: median value potential). ``source`` is a Results with use cases kept, or a
+    Scenario, which is simulated with ``draws`` draws.
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> import digimpact, digimpact.plot
+    >>> s = digimpact.load_scenario("scenarios/examples/minimal.toml")
+    >>> ax = digimpact.plot.adoption(s, draws=200)
+    >>> len(ax.get_lines()) == len(s.sectors)
+    True
+    """
+    from .engine import simulate
+    from .results import Results
+
+    results = source if isinstance(source, Results) else simulate(
+        source, draws=draws, seed=seed, keep_use_cases=True, progress=False)
+    if "adoption" not in results.dataset:
+        raise ValueError("these results have no use-case detail; simulate with keep_use_cases=True")
+    scn = results.scenario
+    ds = results.dataset
+    ax = _axes(ax, (8, 5))
+    for sid in sectors or list(scn.sectors):
+        members = [u for u in scn.use_cases.values() if u.sector == sid]
+        if not members:
+            continue
+        weights = np.array([u.potential.median() for u in members])
+        share = (ds["adoption"].sel(use_case=[u.id for u in members])
+                 * weights[None, :, None]).sum("use_case") / weights.sum()
+        lo, med, hi = np.quantile(share.values, [band[0], 0.5, band[1]], axis=0)
+        line, = ax.plot(ds["year"], med, label=scn.sectors[sid].name)
+        ax.fill_between(ds["year"], lo, hi, color=line.get_color(), alpha=0.15)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("adoption (share of potential captured)")
+    ax.set_xlabel("year")
+    ax.legend(fontsize=8, ncol=2)
+    ax.grid(alpha=0.3)
+    return ax
