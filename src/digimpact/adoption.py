@@ -19,10 +19,10 @@ Examples
 --------
 >>> import numpy as np
 >>> years = np.arange(2020, 2031)
->>> logistic(years, midpoint=2025, steepness=1.0, ceiling=0.8)[5]
+>>> float(logistic(years, midpoint=2025, steepness=1.0, ceiling=0.8)[5])
 0.4
->>> bass(2030, p=0.03, q=0.38, start=2020).round(3)
-0.808
+>>> round(float(bass(2030, p=0.03, q=0.38, start=2020)), 3)
+0.813
 """
 
 from __future__ import annotations

@@ -98,7 +98,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from . import plot
 
-    scenario, results = _simulate(args)
+    _scenario, results = _simulate(args)
     out = args.out or Path("out") / Path(args.file).stem
     results.to_netcdf(out / "results.nc")
     atomic_write(out / "summary.csv", results.summary().to_csv().encode())
@@ -144,7 +144,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     from .calibrate import calibrate
 
     scenario = load_scenario(args.file)
-    fitted, report = calibrate(scenario, targets=args.target, params=args.param,
+    _fitted, report = calibrate(scenario, targets=args.target, params=args.param,
                                draws=args.draws, seed=args.seed, sampler=args.sampler)
     values: dict = {}
     for key, value in report.parameters["fitted"].items():

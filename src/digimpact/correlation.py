@@ -45,7 +45,7 @@ class GaussianCopula:
     >>> u = rng.random((2, 20000))
     >>> GaussianCopula(["a", "b"], {("a", "b"): 0.7}).apply(u)
     >>> from scipy.stats import spearmanr
-    >>> round(spearmanr(u[0], u[1]).statistic, 1)
+    >>> round(float(spearmanr(u[0], u[1]).statistic), 1)
     0.7
     """
 

@@ -28,6 +28,7 @@ References
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -125,7 +126,7 @@ def _number(value: Any, path: str, file: str | None) -> float:
 
 
 def _ordered(spec: Mapping[str, float], keys: Sequence[str], path: str, file) -> None:
-    for a, b in zip(keys, keys[1:], strict=False):
+    for a, b in itertools.pairwise(keys):
         if spec[a] > spec[b]:
             raise ScenarioError(f"expected {a} <= {b}, got {a} = {spec[a]:g} and {b} = {spec[b]:g}",
                                 f"{path}.{b}", file)
@@ -217,7 +218,7 @@ def parse(value: Any, path: str = "", file: str | None = None) -> Distribution:
         raise ScenarioError(
             f"expected a number or a table with a 'dist' key (one of {', '.join(_FORMS)})",
             path, file)
-    if kind not in _FORMS:
+    if not isinstance(kind, str) or kind not in _FORMS:
         raise ScenarioError(f"unknown distribution {kind!r}{did_you_mean(str(kind), _FORMS)};"
                             f" expected one of {', '.join(_FORMS)}", f"{path}.dist", file)
     required, optional = _FORMS[kind]

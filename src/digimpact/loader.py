@@ -43,6 +43,11 @@ class Origins:
             self._files[path] = file
             if isinstance(value, Mapping):
                 self.record(value, file, path + ".")
+            elif isinstance(value, list):
+                for i, item in enumerate(value):
+                    self._files[f"{path}[{i}]"] = file
+                    if isinstance(item, Mapping):
+                        self.record(item, file, f"{path}[{i}].")
 
 
 def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ Each function draws on ``ax`` (a new figure if omitted) and returns the axes.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -30,26 +31,28 @@ def _axes(ax: Axes | None, size: tuple[float, float]) -> Axes:
 
 
 def _aggregates(results: Results) -> list[tuple[str, str, tuple[str, ...], object]]:
-    """Rows of the chart: sectors, then each distinct aggregate (targets name theirs)."""
+    """Rows of the chart: each group's sectors followed by the subtotals they complete
+    (group, cumulative groups, targets; one row per distinct set of sectors), total last."""
     scn = results.scenario
-    rows: list[tuple[str, str, tuple[str, ...], object]] = [
-        ("sector", s.name, (s.id,), None) for s in scn.sectors.values()]
-    seen: dict[frozenset[str], int] = {}
     candidates = [(f"{g} (group)", tuple(scn.sectors_in((g,))), None) for g in scn.groups]
     candidates += [(" + ".join(scn.groups[:n]), tuple(scn.sectors_in(scn.groups[:n])), None)
                    for n in range(2, len(scn.groups))]
     candidates += [(t.name, tuple(scn.sectors_in(t.groups, t.sectors)), t)
                    for t in scn.targets.values()]
     candidates.append(("Total", tuple(scn.sectors), None))
-    for label, ids, target in candidates:
+    chosen: dict[frozenset[str], tuple[str, tuple[str, ...], object]] = {}
+    for label, ids, target in candidates:  # same sectors: one row, the target's if any
         key = frozenset(ids)
-        if key in seen:  # same sectors: keep one row, prefer the target's name and marks
-            i = seen[key]
-            if target is not None:
-                rows[i] = ("aggregate", label, ids, target)
-            continue
-        seen[key] = len(rows)
-        rows.append(("aggregate", label, ids, target))
+        if key not in chosen or (target is not None and chosen[key][2] is None):
+            chosen[key] = (label, ids, target)
+    rows: list[tuple[str, str, tuple[str, ...], object]] = []
+    seen: set[str] = set()
+    for g in scn.groups:
+        members = scn.sectors_in((g,))
+        rows += [("sector", scn.sectors[s].name, (s,), None) for s in members]
+        seen.update(members)
+        for key in [k for k in chosen if k <= seen]:
+            rows.append(("aggregate", *chosen.pop(key)))
     return rows
 
 
@@ -91,7 +94,7 @@ def exhibit5(results: Results, ax: Axes | None = None, year: int | None = None,
     ax.set_yticks(range(len(rows)), labels)
     ax.invert_yaxis()
     ax.set_xlabel(f"{results.unit}, annual value in {year}")
-    ax.set_title(results.scenario.title)
+    ax.set_title(textwrap.fill(results.scenario.title, 55), fontsize=10)
     ax.legend(loc="best", fontsize=8)
     ax.grid(axis="x", alpha=0.3)
     return ax

@@ -112,8 +112,9 @@ class Results:
     def __init__(self, dataset: xr.Dataset, scenario: Scenario | None = None) -> None:
         self.dataset = dataset
         if scenario is None:
-            from .scenario import Scenario
             import tomllib
+
+            from .scenario import Scenario
 
             scenario = Scenario.from_dict(tomllib.loads(dataset.attrs["scenario_toml"]),
                                           dataset.attrs.get("scenario_file") or None)
@@ -191,7 +192,8 @@ class Results:
                 v = self.at(self.aggregate(groups, sectors), year, m).values
                 rec = {"metric": m, "level": level, "id": key, "label": label,
                        "mean": float(v.mean())}
-                rec.update({f"p{100 * q:g}": float(x) for q, x in zip(quantiles, np.quantile(v, quantiles), strict=True)})
+                qs = np.quantile(v, quantiles)
+                rec.update({f"p{100 * q:g}": float(x) for q, x in zip(quantiles, qs, strict=True)})
                 records.append(rec)
         return pd.DataFrame(records).set_index(["metric", "level", "id"])
 
@@ -235,4 +237,6 @@ def open_results(path: str | Path) -> Results:
     1
     """
     with xr.open_dataset(path, engine="h5netcdf") as ds:
-        return Results(ds.load())
+        ds = ds.load()
+    ds.attrs = {k: v.item() if isinstance(v, np.generic) else v for k, v in ds.attrs.items()}
+    return Results(ds)

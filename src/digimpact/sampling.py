@@ -40,11 +40,13 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.stats import qmc
 
-__all__ = ["LatinHypercubeSampler", "RandomSampler", "Sampler", "SobolSampler", "make_sampler",
-           "stream"]
+__all__ = ["REACH_HIGH", "REACH_LOW", "LatinHypercubeSampler", "RandomSampler", "Sampler",
+           "SobolSampler", "make_sampler", "permutation", "stream"]
 
-_LOW = 2.0**-54
-_HIGH = 1.0 - 2.0**-53
+REACH_LOW = 2.0**-54
+"""Smallest uniform point any sampler returns (points lie in [REACH_LOW, REACH_HIGH])."""
+REACH_HIGH = 1.0 - 2.0**-53
+"""Largest uniform point any sampler returns."""
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 
@@ -66,8 +68,8 @@ def stream(seed: int, name: str, purpose: int = 0) -> np.random.SeedSequence:
     return np.random.SeedSequence(seed, spawn_key=(_name_key(name), purpose))
 
 
-def _jitter(seed: int, name: str, start: int, stop: int) -> np.ndarray:
-    bitgen = np.random.PCG64(stream(seed, name))
+def _jitter(seed: int, name: str, start: int, stop: int, purpose: int = 0) -> np.ndarray:
+    bitgen = np.random.PCG64(stream(seed, name, purpose))
     bitgen.advance(start)  # one 64-bit output per double
     return np.random.Generator(bitgen).random(stop - start)
 
@@ -85,7 +87,7 @@ class Sampler:
         if not 0 <= start <= stop <= self.draws:
             raise ValueError(f"draw slice [{start}, {stop}) outside [0, {self.draws})")
         out = self._points(start, stop) if self.names else np.empty((0, stop - start))
-        return np.clip(out, _LOW, _HIGH)
+        return np.clip(out, REACH_LOW, REACH_HIGH)
 
     def _points(self, start: int, stop: int) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -164,7 +166,7 @@ class LatinHypercubeSampler(Sampler):
                          for name in self.names])
         index = np.broadcast_to(np.arange(start, stop), (len(self.names), stop - start))
         strata = permutation(index, self.draws, keys)
-        jitter = np.stack([_jitter(self.seed, name, start, stop) for name in self.names])
+        jitter = np.stack([_jitter(self.seed, name, start, stop, purpose=2) for name in self.names])
         return (strata + jitter) / self.draws
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import html
+import itertools
 import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
@@ -24,9 +25,11 @@ import tomli_w
 
 from . import distributions
 from .adoption import CURVES, Curve
+from .correlation import GaussianCopula
 from .distributions import Distribution
 from .errors import ScenarioError, did_you_mean
 from .loader import Origins, merge, read_document
+from .sampling import REACH_HIGH, REACH_LOW
 
 __all__ = [
     "Adoption",
@@ -137,22 +140,27 @@ class _Table:
 _DOMAINS = {
     "share": ((0.0, 1.0), "within [0, 1]"),
     "positive": ((0.0, float("inf")), "greater than 0"),
-    "nonnegative": ((0.0, float("inf")), "at least 0"),
-    "year": ((-float("inf"), float("inf")), "finite"),
+    "nonnegative": ((0.0, float("inf")), "of at least 0"),
+    "year": ((-float("inf"), float("inf")), "that is a finite year"),
 }
+
+
+def _reach(dist: Distribution) -> tuple[float, float]:
+    """Smallest and largest value the samplers can produce for ``dist``."""
+    lo, hi = dist.ppf([REACH_LOW, REACH_HIGH])
+    return float(lo), float(hi)
 
 
 def _check_domain(dist: Distribution, domain: str, path: str, file: str | None) -> None:
     (lo, hi), words = _DOMAINS[domain]
-    s_lo, s_hi = dist.support()
+    s_lo, s_hi = _reach(dist)
     if domain == "year":
         bad = not (math.isfinite(s_lo) and math.isfinite(s_hi))
     else:
         bad = s_lo < lo or s_hi > hi or (domain == "positive" and s_lo <= 0)
     if bad:
-        what = "value" if dist.is_fixed else "distribution's range"
-        raise ScenarioError(f"expected a value {words}; the {what} is [{s_lo:g}, {s_hi:g}]",
-                            path, file)
+        got = f"got {s_lo:g}" if dist.is_fixed else f"the distribution reaches [{s_lo:g}, {s_hi:g}]"
+        raise ScenarioError(f"expected a value {words}; {got}", path, file)
 
 
 # --------------------------------------------------------------------------- parsed objects
@@ -320,7 +328,7 @@ class Scenario:
     def from_dict(cls, document: Mapping[str, Any], file: str | Path | None = None,
                   origins: Origins | None = None) -> Scenario:
         """Validate a document (the tables of a scenario file) and build a Scenario."""
-        doc = copy.deepcopy(dict(document))
+        doc = _string_keys(document)  # TOML keys are strings (e.g. table years from Python)
         origins = origins or Origins(default=str(file) if file else None)
         return _build(doc, str(file) if file else None, origins)
 
@@ -438,6 +446,14 @@ class Scenario:
                 f"{self.meta.horizon[1]}; hash {self.hash[:12]}</p>")
         return (head + "<h5>Sectors</h5>" + self.sectors_frame().to_html()
                 + "<h5>Use cases</h5>" + self.use_cases_frame().to_html(max_rows=400))
+
+
+def _string_keys(node: Any) -> Any:
+    if isinstance(node, Mapping):
+        return {str(k): _string_keys(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_string_keys(v) for v in node]
+    return node
 
 
 def _walk(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -611,7 +627,7 @@ def _adoption(uc: _Table) -> Adoption:
         uc.fail("missing required key 'adoption'", "adoption")
     raw = uc.data["adoption"]
     kind = raw.get("kind") if isinstance(raw, Mapping) else None
-    if kind not in CURVES:
+    if not isinstance(kind, str) or kind not in CURVES:
         uc.fail(f"expected kind = one of {', '.join(CURVES)}, got {kind!r}"
                 f"{did_you_mean(str(kind), CURVES)}", "adoption.kind")
     curve = CURVES[kind]
@@ -621,10 +637,10 @@ def _adoption(uc: _Table) -> Adoption:
     points = None
     if kind == "table":
         points = _points(t)
-        ceiling = params["scale"].support()[1] * max(points.values())
+        ceiling = _reach(params["scale"])[1] * max(points.values())
         if ceiling > 1:
             t.fail(f"scale x largest share must not exceed 1, got {ceiling:g}", "scale")
-    if kind == "linear" and params["start"].support()[1] >= params["end"].support()[0]:
+    if kind == "linear" and _reach(params["start"])[1] >= _reach(params["end"])[0]:
         t.fail("expected every possible start to come before every possible end", "end")
     return Adoption(kind, MappingProxyType(params), points)
 
@@ -638,10 +654,14 @@ def _points(t: _Table) -> dict[int, float]:
         path = t.where(f"points.{year}")
         if not str(year).isdigit():
             raise ScenarioError(f"expected a year as key, got {year!r}", path, t.origins.file_of(path))
-        points[int(year)] = distributions.parse(share, path, t.origins.file_of(path)).value
-        _check_domain(distributions.parse(share), "share", path, t.origins.file_of(path))
+        value = distributions.parse(share, path, t.origins.file_of(path))
+        if not value.is_fixed:
+            raise ScenarioError("expected a fixed share here, not a distribution (make `scale` "
+                                "uncertain instead)", path, t.origins.file_of(path))
+        _check_domain(value, "share", path, t.origins.file_of(path))
+        points[int(year)] = value.value
     ordered = [points[y] for y in sorted(points)]
-    if any(b < a for a, b in zip(ordered, ordered[1:], strict=False)):
+    if any(b < a for a, b in itertools.pairwise(ordered)):
         t.fail("expected shares that do not decrease from year to year", "points")
     return points
 
@@ -670,7 +690,8 @@ def _target(root: _Table, key: str, meta: Meta, groups: set[str],
         t.fail(f"expected low <= high, got low = {low:g} and high = {high:g}", "high")
     q = t._get("quantiles", [0.05, 0.95], False)
     if (not isinstance(q, list) or len(q) != 2
-            or not all(isinstance(x, int | float) and 0 <= x <= 1 for x in q) or q[0] >= q[1]):
+            or not all(isinstance(x, int | float) and not isinstance(x, bool) and 0 <= x <= 1
+                       for x in q) or q[0] >= q[1]):
         t.fail(f"expected [low quantile, high quantile] within [0, 1], got {q!r}", "quantiles")
     return Target(id=key, name=t.text("name", key), groups=tg, sectors=ts, year=year,
                   metric=t.choice("metric", METRICS, "annual"), low=low, high=high,
@@ -699,4 +720,8 @@ def _correlations(root: _Table, params: Mapping[str, Distribution]) -> tuple[Cor
         if not -1 < rank < 1:
             t.fail(f"expected a rank correlation strictly between -1 and 1, got {rank:g}", "rank")
         out.append(Correlation((pair[0], pair[1]), rank))
+    try:
+        GaussianCopula(list(params), {c.params: c.rank for c in out})
+    except ValueError as exc:
+        root.fail(str(exc), "correlations")
     return tuple(out)

@@ -1,0 +1,128 @@
+"""Shared fixtures: the example scenario, small scenarios written to tmp_path, backends."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+import digimpact
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "scenarios" / "examples" / "minimal.toml"
+
+# A fast, reproducible hypothesis profile for the whole suite.
+settings.register_profile("digimpact", max_examples=25, deadline=None, derandomize=True,
+                          database=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("digimpact")
+
+
+# A small valid scenario: two sectors in two groups, two use cases, one driver, one target.
+SMALL = """
+[scenario]
+title = "Small"
+unit = "JPY trillion"
+base_year = 2020
+horizon = [2020, 2025]
+
+[settings]
+draws = 200
+seed = 1
+sampler = "random"
+
+[sectors.a]
+group = "g1"
+value_added = 10.0
+source = "src-a"
+
+[sectors.b]
+group = "g2"
+value_added = 20.0
+
+[drivers.d]
+acts_on = "value"
+value = { dist = "uniform", low = 0.9, high = 1.1 }
+
+[use_cases.u1]
+sector = "a"
+potential = { dist = "uniform", low = 0.01, high = 0.02 }
+adoption = { kind = "logistic", midpoint = 2023, steepness = 1.0, ceiling = 0.8 }
+drivers = ["d"]
+
+[use_cases.u2]
+sector = "b"
+potential = 0.05
+adoption = { kind = "linear", start = 2020, end = 2025 }
+
+[targets.t]
+groups = ["g1"]
+year = 2025
+low = 0.0
+high = 1.0
+tolerance = 0.5
+"""
+
+
+@pytest.fixture(scope="session")
+def example_path() -> Path:
+    """Path of ``scenarios/examples/minimal.toml``."""
+    return EXAMPLE
+
+
+@pytest.fixture(scope="session")
+def example(example_path) -> digimpact.Scenario:
+    """The example scenario, loaded once."""
+    return digimpact.load_scenario(example_path)
+
+
+@pytest.fixture(scope="session")
+def small_toml() -> str:
+    return SMALL
+
+
+def write(directory: Path, text: str, name: str = "scenario.toml") -> Path:
+    """Write dedented TOML ``text`` to ``directory / name`` and return the path."""
+    path = Path(directory) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def write_toml(tmp_path):
+    """``write_toml(text, name="scenario.toml")`` -> path of the written file."""
+    return lambda text, name="scenario.toml": write(tmp_path, text, name)
+
+
+@pytest.fixture
+def load_toml(tmp_path):
+    """``load_toml(text, name="scenario.toml")`` -> the loaded :class:`Scenario`."""
+    return lambda text, name="scenario.toml": digimpact.load_scenario(write(tmp_path, text, name))
+
+
+# ----------------------------------------------------------------------------- backends
+BACKENDS = ["local"]  # a "dask" backend will be added here
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request) -> str:
+    """The execution backend an engine test runs on."""
+    return request.param
+
+
+def backend_kwargs(backend: str) -> dict:
+    """Extra :func:`digimpact.simulate` arguments selecting ``backend``."""
+    if backend == "local":
+        return {}
+    raise NotImplementedError(backend)  # pragma: no cover
+
+
+@pytest.fixture(scope="session")
+def run(backend):
+    """``run(scenario, **kwargs)``: :func:`digimpact.simulate` on the current backend."""
+    extra = backend_kwargs(backend)
+    return lambda scenario, **kwargs: digimpact.simulate(scenario, progress=False,
+                                                         **kwargs, **extra)

@@ -1,0 +1,158 @@
+"""The Japan 2030 scenario reproduces Exhibit 5, cites its data, and responds to its inputs.
+
+Every number compared here is computed by running the simulation or re-reading the sources.
+"""
+
+import csv
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import digimpact
+from digimpact.adoption import fit_logistic
+from digimpact.calibrate import calibrate
+
+ROOT = Path(__file__).parents[1]
+JAPAN = ROOT / "scenarios" / "japan2030"
+CSV = ROOT.parent / "shared" / "reference" / "esri_gdp_by_activity_2016_2018_nominal_2011base.csv"
+PUBLISHED = {("core", "low"): 22, ("core", "high"): 37, ("core_public", "low"): 24,
+             ("core_public", "high"): 40, ("other", "low"): 25, ("other", "high"): 39,
+             ("total", "high"): 78}
+
+
+@pytest.fixture(scope="module")
+def exhibit5():
+    return digimpact.load_scenario(JAPAN / "exhibit5.toml")
+
+
+@pytest.fixture(scope="module")
+def default_run(exhibit5):
+    return digimpact.simulate(exhibit5, progress=False)
+
+
+def _bounds(results):
+    c = results.check()
+    return {(r.target, r.bound): r.simulated for r in c.itertuples()}
+
+
+def test_targets_are_the_published_figures(exhibit5):
+    got = {(t.id, which): value for t in exhibit5.targets.values() for which, _, value in t.bounds()}
+    assert got == PUBLISHED
+    assert all(re.search(r"report L11[89]\d", t.source) for t in exhibit5.targets.values())
+
+
+def test_default_run_reproduces_exhibit5_within_half(default_run):
+    for key, sim in _bounds(default_run).items():
+        assert abs(sim - PUBLISHED[key]) <= 0.5, (key, sim)
+    assert default_run.check()["ok"].all()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_other_seeds_within_one(exhibit5, seed):
+    for key, sim in _bounds(digimpact.simulate(exhibit5, seed=seed, progress=False)).items():
+        assert abs(sim - PUBLISHED[key]) <= 1.0, (seed, key, sim)
+
+
+@pytest.mark.parametrize(("sampler", "draws"), [("random", 20_000), ("lhs", 20_000), ("sobol", 2**14)])
+def test_every_sampler_within_one(exhibit5, sampler, draws):
+    r = digimpact.simulate(exhibit5, sampler=sampler, draws=draws, seed=7, progress=False)
+    for key, sim in _bounds(r).items():
+        assert abs(sim - PUBLISHED[key]) <= 1.0, (sampler, key, sim)
+
+
+def test_inventory_is_complete_and_cited(exhibit5):
+    ucs = exhibit5.use_cases
+    assert len(ucs) >= 100
+    for uc in ucs.values():
+        assert re.search(r"report\b.*L\d+", uc.source), uc.id
+        assert uc.wave in (1, 2)
+    by_sector = {s: sum(u.sector == s for u in ucs.values()) for s in exhibit5.sectors}
+    assert all(by_sector[s] > 0 for s in exhibit5.sectors)
+    assert by_sector["manufacturing"] == 22  # Exhibit 10: 7 columns x 3 rows + autonomous driving
+
+
+def test_sectors_match_the_national_accounts(exhibit5):
+    rows = {int(r["row"]): r for r in csv.DictReader(CSV.open()) if r["calendar_year"] == "2018"}
+    for sector in exhibit5.sectors.values():
+        row = int(re.search(r"row (\d+)", sector.source).group(1))
+        assert sector.value_added == pytest.approx(float(rows[row]["gdp_value_added_bn_yen"]) / 1000)
+        assert sector.gross_output == pytest.approx(float(rows[row]["gross_output_bn_yen"]) / 1000)
+    gdp = {int(r["calendar_year"]): float(r["gdp_value_added_bn_yen"])
+           for r in csv.DictReader(CSV.open()) if r["row"] == "44"}
+    growth = (gdp[2018] / gdp[2016]) ** 0.5 - 1
+    assert all(s.growth == pytest.approx(growth, abs=5e-6) for s in exhibit5.sectors.values())
+
+
+MILESTONES = {  # sector -> Exhibit 21 path its wave-1 profile is fitted to
+    "wholesale_retail": {2020: 0.09, 2025: 0.20, 2030: 0.30},
+    "finance": {2020: 0.069, 2025: 0.25, 2030: 0.75},
+    "health": {2020: 0.05, 2025: 0.20, 2030: 0.40},
+    "government": {2020: 0.075, 2025: 0.50, 2030: 0.90},
+    "manufacturing": {2020: 0.03, 2025: 0.25, 2030: 0.50},
+    "education": {2020: 0.03, 2025: 0.25, 2030: 0.50},
+}
+
+
+@pytest.mark.parametrize("sector", sorted(MILESTONES))
+def test_wave1_curves_are_fitted_to_exhibit21(exhibit5, sector):
+    fit = fit_logistic(MILESTONES[sector])
+    profile = exhibit5.document["profiles"][f"{sector}_w1"]["adoption"]
+    midpoint = (profile["midpoint"]["low"] + profile["midpoint"]["high"]) / 2
+    assert midpoint == pytest.approx(fit["midpoint"], abs=0.01)
+    assert profile["steepness"] == pytest.approx(fit["steepness"], abs=1e-4)
+    assert profile["ceiling"]["low"] == pytest.approx(0.8 * fit["ceiling"], abs=1e-3)
+    assert profile["ceiling"]["high"] == pytest.approx(min(1.0, 1.2 * fit["ceiling"]), abs=1e-3)
+
+
+def test_calibration_from_priors_lands_on_stored_values(exhibit5):
+    priors = digimpact.load_scenario(JAPAN / "uncalibrated.toml")
+    fitted, report = calibrate(priors)
+    assert report.targets["ok"].all()
+    for key in report.parameters.index:
+        _, driver, _, field = key.split(".")
+        stored = exhibit5.drivers[driver].value.spec[field]
+        assert report.parameters.loc[key, "fitted"] == pytest.approx(stored, rel=0.02, abs=0.01)
+    # the fast calibration model equals a full simulation of the fitted scenario
+    check = digimpact.simulate(fitted, progress=False).check()
+    assert np.allclose(check["simulated"], report.targets["achieved"], rtol=1e-9)
+
+
+@pytest.fixture(scope="module")
+def small(exhibit5):
+    def run(scenario):
+        return digimpact.simulate(scenario, draws=4000, seed=11, progress=False)
+    return run
+
+
+def test_halving_a_core_sector_lowers_the_core_range(exhibit5, small):
+    base = small(exhibit5).interval(["core"])
+    halved = small(exhibit5.with_overrides({"sectors.manufacturing.potential_scale": 0.5})).interval(["core"])
+    assert halved[0] < base[0] and halved[1] < base[1]
+
+
+def test_delaying_adoption_lowers_2030_values(exhibit5, small):
+    overrides = {}
+    for name, profile in exhibit5.document["profiles"].items():
+        midpoint = profile["adoption"]["midpoint"]
+        overrides[f"profiles.{name}.adoption.midpoint.low"] = midpoint["low"] + 2
+        overrides[f"profiles.{name}.adoption.midpoint.high"] = midpoint["high"] + 2
+    base, late = small(exhibit5), small(exhibit5.with_overrides(overrides))
+    for group in exhibit5.groups:
+        assert late.interval([group], q=[0.5])[0] < base.interval([group], q=[0.5])[0]
+
+
+def test_removing_shared_drivers_narrows_the_total(exhibit5, small):
+    base = small(exhibit5).interval()
+    independent = small(exhibit5.with_overrides({"drivers.talent.value": 0.95,
+                                                 "drivers.realisation.value": 1.0})).interval()
+    assert independent[1] - independent[0] < base[1] - base[0]
+
+
+def test_total_is_less_than_comonotone(default_run):
+    cp = default_run.at(default_run.aggregate(["core", "public"])).values
+    other = default_run.at(default_run.aggregate(["other"])).values
+    p95 = np.quantile(cp + other, 0.95)
+    assert p95 < np.quantile(cp, 0.95) + np.quantile(other, 0.95)
+    assert 0.5 < np.corrcoef(cp, other)[0, 1] < 1.0
