@@ -75,8 +75,8 @@ def test_example_defaults_and_profiles(example):
 def test_example_targets_and_correlations(example):
     t = example.targets["core"]
     assert t.groups == ("core",) and t.year == 2030 and t.metric == "annual"
-    assert t.bounds() == [("low", 0.05, 1.0), ("high", 0.95, 3.0)]
-    assert t.tolerance == 1.0
+    assert t.bounds() == [("low", 0.05, 2.0), ("high", 0.95, 3.5)]
+    assert t.tolerance == 0.5
     (c,) = example.correlations
     assert c.params == ("use_cases.instant_loans.potential", "use_cases.mobile_banking.potential")
     assert c.rank == 0.6
@@ -716,3 +716,17 @@ def test_int_year_keys_from_python_serialise(example):
     assert s.use_cases["ecommerce"].adoption.points == {2020: 0.1, 2030: 0.3}
     back = Scenario.from_dict(tomllib.loads(s.to_toml()))
     assert back.use_cases["ecommerce"].adoption.points == {2020: 0.1, 2030: 0.3}
+
+
+def test_error_in_a_profile_names_the_profile_key(write_toml):
+    """A use case's bad value taken from its profile is reported where it is written."""
+    from conftest import EXAMPLE
+
+    variant = write_toml(f'extends = "{EXAMPLE}"\n'
+                         "[profiles.retail_wave1.adoption]\nsteepness = -1.0\n", "variant.toml")
+    from digimpact import load_scenario
+
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(variant)
+    assert info.value.path == "profiles.retail_wave1.adoption.steepness"
+    assert info.value.file == str(variant)

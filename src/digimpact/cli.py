@@ -69,8 +69,8 @@ def _json(results: Results) -> str:
     table = results.summary().reset_index()
     checks = results.check()
     doc = {"provenance": _provenance(results),
-           "summary": json.loads(table.to_json(orient="records")),
-           "targets": json.loads(checks.to_json(orient="records")),
+           "summary": json.loads(table.to_json(orient="records", double_precision=15)),
+           "targets": json.loads(checks.to_json(orient="records", double_precision=15)),
            "targets_met": bool(checks["ok"].all())}
     return json.dumps(doc, indent=2)
 

@@ -34,6 +34,10 @@ class Origins:
                 return found
         return self.default
 
+    def locate(self, path: str) -> tuple[str, str | None]:
+        """Where a key of the merged document was written: ``(key path, file)``."""
+        return path, self.file_of(path)
+
     def update(self, other: Origins) -> None:
         self._files.update(other._files)
 

@@ -69,13 +69,13 @@ class _Table:
         return f"{self.path}.{key}" if key and self.path else (key or self.path)
 
     def fail(self, message: str, key: str | None = None) -> None:
-        path = self.where(key)
-        raise ScenarioError(message, path, self.origins.file_of(path))
+        raise ScenarioError(message, *self.origins.locate(self.where(key)))
 
     def _get(self, key: str, default: Any, required: bool) -> Any:
         if key not in self.data:
-            if required:
-                self.fail(f"missing required key {key!r}", key)
+            if required:  # named where it is missing, not where a profile would hold it
+                path = self.where(key)
+                raise ScenarioError(f"missing required key {key!r}", path, self.origins.file_of(path))
             return default
         return self.data[key]
 
@@ -106,7 +106,7 @@ class _Table:
         value = self._get(key, default, required)
         if value is None:
             return None
-        number = distributions.parse(value, self.where(key), self.origins.file_of(self.where(key)))
+        number = distributions.parse(value, *self.origins.locate(self.where(key)))
         if not number.is_fixed:
             self.fail("expected a fixed number here, not a distribution", key)
         if minimum is not None and (number.value < minimum or (strict and number.value == minimum)):
@@ -128,9 +128,9 @@ class _Table:
 
     def param(self, key: str, domain: str, default: float | None = None) -> Distribution:
         value = self._get(key, default, default is None)
-        path = self.where(key)
-        dist = distributions.parse(value, path, self.origins.file_of(path))
-        _check_domain(dist, domain, path, self.origins.file_of(path))
+        where = self.origins.locate(self.where(key))
+        dist = distributions.parse(value, *where)
+        _check_domain(dist, domain, *where)
         return dist
 
     def sub(self, key: str, allowed: Sequence[str] | None = None) -> _Table:
@@ -588,13 +588,33 @@ def _driver(root: _Table, key: str) -> Driver:
                   acts_on=acts_on, source=t.text("source"), note=t.text("note"))
 
 
+class _Profiled(Origins):
+    """Origins for a use case merged with its profile: keys it does not set itself are
+    reported at the profile's key path (and file)."""
+
+    def __init__(self, origins: Origins, path: str, own: Mapping[str, Any], profile: str):
+        super().__init__(default=origins.default)
+        self.update(origins)
+        self.prefix, self.own, self.profile = path + ".", own, profile
+
+    def locate(self, path: str) -> tuple[str, str | None]:
+        if path.startswith(self.prefix):
+            node: Any = self.own
+            for part in path[len(self.prefix):].split("."):
+                if not isinstance(node, Mapping) or part not in node:
+                    path = f"profiles.{self.profile}.{path[len(self.prefix):]}"
+                    break
+                node = node[part]
+        return path, self.file_of(path)
+
+
 _USE_CASE_KEYS = ("name", "sector", "technology", "stage", "wave", "potential", "adoption",
                   "drivers", "deep_dive", "profile", "enabled", "source", "note")
 
 
 def _use_case(root: _Table, key: str, profiles: Mapping[str, Any], sectors: Mapping[str, Sector],
               drivers: Mapping[str, Driver]) -> UseCase:
-    raw = root.data["use_cases"][key]
+    raw = own = root.data["use_cases"][key]
     path = f"use_cases.{key}"
     profile = raw.get("profile")
     if profile is not None:
@@ -604,7 +624,8 @@ def _use_case(root: _Table, key: str, profiles: Mapping[str, Any], sectors: Mapp
                                 f"; expected one of the [profiles] tables", where,
                                 root.origins.file_of(where))
         raw = merge(profiles[profile], raw)
-    t = _Table(raw, path, root.origins, _USE_CASE_KEYS)
+    t = _Table(raw, path, _Profiled(root.origins, path, own, profile) if profile else root.origins,
+               _USE_CASE_KEYS)
     sector = t.text("sector", required=True)
     if sector not in sectors:
         t.fail(f"unknown sector {sector!r}{did_you_mean(sector, sectors)}; expected one of "

@@ -1,0 +1,152 @@
+"""Benchmark: digimpact.simulate against a hand-written vectorised numpy model, same draws.
+
+The job: U use cases spread over S sectors, 11 years (2020-2030), three uncertain parameters
+per use case (potential triangular, logistic midpoint uniform, steepness uniform), a fixed
+ceiling, sector baselines with growth. Both sides start from the same uniform points (the
+name-derived random streams of digimpact's ``random`` sampler) and must produce the same
+per-sector, per-year values; the baseline then uses closed-form quantile functions, one
+broadcast logistic and an ``einsum`` over use cases.
+
+Each measurement runs in its own process so that peak resident memory (``ru_maxrss``) is that
+implementation's alone.
+
+Usage::
+
+    python benchmarks/bench_engine.py                       # 100 use cases, 10 sectors, 100,000 draws
+    python benchmarks/bench_engine.py --draws 1000000 --use-cases 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+YEARS = np.arange(2020, 2031, dtype=float)
+
+
+def scenario_document(n_use_cases: int, n_sectors: int) -> dict:
+    """The benchmark scenario as a document (deterministic, no randomness)."""
+    sectors = {f"s{j}": {"name": f"Sector {j}", "group": "core" if j < n_sectors // 2 else "other",
+                         "value_added": 10.0 + j, "growth": 0.01} for j in range(n_sectors)}
+    use_cases = {}
+    for i in range(n_use_cases):
+        mode = 0.002 + 0.0001 * (i % 7)
+        use_cases[f"u{i:04d}"] = {
+            "sector": f"s{i % n_sectors}",
+            "potential": {"dist": "triangular", "low": mode / 2, "mode": mode, "high": 2 * mode},
+            "adoption": {"kind": "logistic",
+                         "midpoint": {"dist": "uniform", "low": 2023.0 + i % 3, "high": 2027.0 + i % 3},
+                         "steepness": {"dist": "uniform", "low": 0.3, "high": 0.9},
+                         "ceiling": 0.8},
+        }
+    return {"scenario": {"title": "benchmark", "unit": "JPY trillion", "base_year": 2018,
+                         "horizon": [2020, 2030]},
+            "settings": {"draws": 1000, "seed": 1, "sampler": "random"},
+            "sectors": sectors, "use_cases": use_cases}
+
+
+def run_digimpact(scenario, draws: int) -> np.ndarray:
+    import digimpact
+
+    return digimpact.simulate(scenario, draws=draws, seed=1, sampler="random",
+                              progress=False).dataset["value"].values
+
+
+def run_numpy(doc: dict, draws: int, chunk: int = 4096) -> np.ndarray:
+    """Hand-written model: same uniforms, closed-form ppfs, broadcast logistic, einsum."""
+    from digimpact.sampling import make_sampler
+
+    ucs = list(doc["use_cases"].values())
+    sectors = list(doc["sectors"])
+    names = sorted([f"use_cases.{k}.{p}" for k in doc["use_cases"]
+                    for p in ("potential", "adoption.midpoint", "adoption.steepness")])
+    row = {n: i for i, n in enumerate(names)}
+    ids = list(doc["use_cases"])
+    r_pot = np.array([row[f"use_cases.{k}.potential"] for k in ids])
+    r_mid = np.array([row[f"use_cases.{k}.adoption.midpoint"] for k in ids])
+    r_stp = np.array([row[f"use_cases.{k}.adoption.steepness"] for k in ids])
+    lo = np.array([u["potential"]["low"] for u in ucs])[:, None]
+    md = np.array([u["potential"]["mode"] for u in ucs])[:, None]
+    hi = np.array([u["potential"]["high"] for u in ucs])[:, None]
+    m_lo = np.array([u["adoption"]["midpoint"]["low"] for u in ucs])[:, None]
+    m_hi = np.array([u["adoption"]["midpoint"]["high"] for u in ucs])[:, None]
+    k_lo = np.array([u["adoption"]["steepness"]["low"] for u in ucs])[:, None]
+    k_hi = np.array([u["adoption"]["steepness"]["high"] for u in ucs])[:, None]
+    ceiling = np.array([u["adoption"]["ceiling"] for u in ucs])[:, None, None]
+    onehot = np.zeros((len(ucs), len(sectors)))
+    onehot[np.arange(len(ucs)), [sectors.index(u["sector"]) for u in ucs]] = 1.0
+    base = np.array([[s["value_added"] * (1 + s["growth"]) ** (y - 2018) for y in YEARS]
+                     for s in doc["sectors"].values()])  # (S, Y)
+    sampler = make_sampler("random", names, 1, draws)
+    out = np.empty((draws, len(sectors), len(YEARS)))
+    fc = (md - lo) / (hi - lo)
+    for start in range(0, draws, chunk):
+        stop = min(start + chunk, draws)
+        u = sampler.uniforms(start, stop)
+        up = u[r_pot]
+        pot = np.where(up < fc, lo + np.sqrt(up * (hi - lo) * (md - lo)),
+                       hi - np.sqrt((1 - up) * (hi - lo) * (hi - md)))
+        mid = m_lo + u[r_mid] * (m_hi - m_lo)
+        stp = k_lo + u[r_stp] * (k_hi - k_lo)
+        adoption = ceiling / (1.0 + np.exp(-stp[..., None] * (YEARS - mid[..., None])))  # (U, n, Y)
+        out[start:stop] = np.einsum("unY,un,us->nsY", adoption, pot, onehot) * base[None]
+    return out
+
+
+def _measure(impl: str, draws: int, n_use_cases: int, n_sectors: int, repeat: int) -> dict:
+    doc = scenario_document(n_use_cases, n_sectors)
+    if impl == "digimpact":  # parsing and validating the scenario is not timed
+        import digimpact
+
+        fn, model = run_digimpact, digimpact.Scenario.from_dict(doc)
+    else:
+        fn, model = run_numpy, doc
+    fn(model, min(draws, 2000))  # warm-up: imports, caches
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn(model, draws)
+        times.append(time.perf_counter() - t0)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
+    return {"impl": impl, "seconds": min(times), "peak_rss_mib": peak,
+            "checksum": float(result.sum()), "q95_total": float(np.quantile(result[:, :, -1].sum(1), 0.95))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--draws", type=int, default=100_000)
+    parser.add_argument("--use-cases", type=int, default=100)
+    parser.add_argument("--sectors", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--one", choices=("digimpact", "numpy"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(_measure(args.one, args.draws, args.use_cases, args.sectors, args.repeat)))
+        return
+    rows = {}
+    for impl in ("digimpact", "numpy"):
+        cmd = [sys.executable, __file__, "--one", impl, "--draws", str(args.draws), "--use-cases",
+               str(args.use_cases), "--sectors", str(args.sectors), "--repeat", str(args.repeat)]
+        rows[impl] = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    d, n = rows["digimpact"], rows["numpy"]
+    same = abs(d["checksum"] - n["checksum"]) <= 1e-9 * abs(n["checksum"])
+    evals = args.draws * args.use_cases * len(YEARS)
+    print(f"job: {args.use_cases} use cases x {args.sectors} sectors x {len(YEARS)} years, "
+          f"{args.draws:,} draws ({evals:.2e} use-case-year evaluations); same results: {same}")
+    print("| implementation | time (s, best of %d) | peak RSS (MiB) | evaluations / s |" % args.repeat)
+    print("|---|---|---|---|")
+    for r in (d, n):
+        print(f"| {r['impl']} | {r['seconds']:.2f} | {r['peak_rss_mib']:.0f} | {evals / r['seconds']:.2e} |")
+    print(f"ratio digimpact / numpy: {d['seconds'] / n['seconds']:.2f}")
+    if not same:
+        sys.exit("results differ")
+
+
+if __name__ == "__main__":
+    main()
