@@ -139,7 +139,7 @@ def main() -> None:
     evals = args.draws * args.use_cases * len(YEARS)
     print(f"job: {args.use_cases} use cases x {args.sectors} sectors x {len(YEARS)} years, "
           f"{args.draws:,} draws ({evals:.2e} use-case-year evaluations); same results: {same}")
-    print("| implementation | time (s, best of %d) | peak RSS (MiB) | evaluations / s |" % args.repeat)
+    print(f"| implementation | time (s, best of {args.repeat}) | peak RSS (MiB) | evaluations / s |")
     print("|---|---|---|---|")
     for r in (d, n):
         print(f"| {r['impl']} | {r['seconds']:.2f} | {r['peak_rss_mib']:.0f} | {evals / r['seconds']:.2e} |")

@@ -6,7 +6,6 @@ import sys
 import tomllib
 
 import pytest
-
 from conftest import EXAMPLE
 
 import digimpact
