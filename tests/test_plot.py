@@ -1,0 +1,48 @@
+"""Charts draw what they claim: one row per sector and subtotal, published marks, bands."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+
+import digimpact
+import digimpact.plot
+
+
+@pytest.fixture(scope="module")
+def results(example_path):
+    return digimpact.simulate(example_path, draws=400, seed=2, keep_use_cases=True, progress=False)
+
+
+def test_exhibit5_rows_bars_and_published_marks(results):
+    ax = digimpact.plot.exhibit5(results)
+    scn = results.scenario
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert [s.name for s in scn.sectors.values()] == [x for x in labels if x in
+                                                       {s.name for s in scn.sectors.values()}]
+    assert "Core sectors" in labels and "Total" in labels  # target row replaces its group's
+    bars = [p for p in ax.patches if p.get_height() > 0]
+    assert len(bars) == len(labels)
+    core = bars[labels.index("Core sectors")]
+    lo, hi = results.interval(["core"])
+    assert core.get_x() == pytest.approx(lo) and core.get_x() + core.get_width() == pytest.approx(hi)
+    marks = [line for line in ax.get_lines() if line.get_marker() == "v" and len(line.get_xdata())]
+    assert sorted(float(m.get_xdata()[0]) for m in marks) == [2.0, 3.5]
+
+
+def test_adoption_bands_follow_the_simulation(results):
+    ax = digimpact.plot.adoption(results, sectors=["transport"])
+    (line,) = ax.get_lines()
+    ds, scn = results.dataset, results.scenario
+    members = [u for u in scn.use_cases.values() if u.sector == "transport"]
+    w = np.array([u.potential.median() for u in members])
+    share = (ds["adoption"].sel(use_case=[u.id for u in members]).values * w[None, :, None]).sum(1) / w.sum()
+    assert np.allclose(line.get_ydata(), np.median(share, axis=0))
+
+
+def test_adoption_needs_use_case_detail(example_path):
+    r = digimpact.simulate(example_path, draws=50, progress=False)
+    with pytest.raises(ValueError, match="keep_use_cases"):
+        digimpact.plot.adoption(r)
