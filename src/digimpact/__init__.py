@@ -15,11 +15,14 @@ True
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import adoption, distributions
+from . import adoption, distributions, plot
+from .calibrate import CalibrationReport, calibrate
+from .compare import Comparison, compare
 from .engine import simulate
 from .errors import ScenarioError
 from .results import Results, open_results
 from .scenario import Scenario, load_scenario
+from .sensitivity import sensitivity
 
 try:
     __version__ = version("digimpact")
@@ -27,13 +30,19 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
 __all__ = [
+    "CalibrationReport",
+    "Comparison",
     "Results",
     "Scenario",
     "ScenarioError",
     "__version__",
     "adoption",
+    "calibrate",
+    "compare",
     "distributions",
     "load_scenario",
     "open_results",
+    "plot",
+    "sensitivity",
     "simulate",
 ]

@@ -1,4 +1,4 @@
-"""Command line: ``digimpact run | validate | check | calibrate FILE``.
+"""Command line: ``digimpact run | validate | check | calibrate | sensitivity | compare``.
 
 Errors print one line (``digimpact: error: ...``) and exit with status 2; ``check`` and
 ``calibrate`` exit with status 1 when a target is missed.
@@ -18,6 +18,7 @@ from . import __version__
 from .errors import ScenarioError
 from .results import Results, atomic_write
 from .scenario import SAMPLERS, Scenario, load_scenario
+from .sensitivity import BY
 
 __all__ = ["main"]
 
@@ -48,7 +49,60 @@ def _parser() -> argparse.ArgumentParser:
     cal.add_argument("--param", action="append", help="drivers.<id>.value.median|sigma "
                      "(repeatable; default: every lognormal value driver)")
     cal.add_argument("--target", action="append", help="target id (repeatable; default: all)")
+    sens = sub.add_parser("sensitivity", help="rank the inputs that drive an output's range")
+    sens.add_argument("file")
+    sens.add_argument("--by", choices=BY, default="sector")
+    sens.add_argument("--output", default="total", help="total, a group, a sector or a target id")
+    sens.add_argument("--year", type=int, help="default: the scenario's target year")
+    sens.add_argument("--method", choices=("sobol", "tornado"), default="sobol")
+    sens.add_argument("--draws", type=int, default=1024, help="Sobol' base sample (power of 2)")
+    sens.add_argument("--seed", type=int, default=0)
+    sens.add_argument("--format", choices=("table", "json"), default="table")
+    cmp = sub.add_parser("compare", help="two scenarios on common random numbers")
+    cmp.add_argument("a")
+    cmp.add_argument("b")
+    cmp.add_argument("--draws", type=int)
+    cmp.add_argument("--seed", type=int)
+    cmp.add_argument("--sampler", choices=SAMPLERS)
+    cmp.add_argument("--year", type=int)
+    cmp.add_argument("--format", choices=("table", "json"), default="table")
     return parser
+
+
+def _records(table: pd.DataFrame) -> list:
+    return json.loads(table.reset_index().to_json(orient="records", double_precision=15))
+
+
+def _sensitivity(args: argparse.Namespace) -> int:
+    from .sensitivity import sensitivity
+
+    table = sensitivity(args.file, output=args.output, year=args.year, method=args.method,
+                        by=args.by, draws=args.draws, seed=args.seed)
+    if args.format == "json":
+        print(json.dumps({"settings": table.attrs, "ranking": _records(table)}, indent=2))
+    else:
+        a = table.attrs
+        print(f"{a['method']} sensitivity of {a['output']} ({a['metric']}, {a['year']}, {a['unit']}) "
+              f"by {a['by']}:\n")
+        print(table.to_string(float_format=lambda x: f"{x:8.3f}"))
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from .compare import compare
+
+    comparison = compare(args.a, args.b, draws=args.draws, seed=args.seed, sampler=args.sampler)
+    table = comparison.summary(year=args.year)
+    if args.format == "json":
+        print(json.dumps({"a": str(args.a), "b": str(args.b),
+                          "provenance": _provenance(comparison.a), "summary": _records(table)},
+                         indent=2))
+    else:
+        print(f"a = {args.a}\nb = {args.b}\n{comparison.a.unit}; common random numbers: "
+              f"{comparison.a.dataset.attrs['draws']} draws, seed {comparison.a.dataset.attrs['seed']}\n")
+        with pd.option_context("display.width", 200, "display.max_columns", 20):
+            print(table.to_string(float_format=lambda x: f"{x:7.2f}"))
+    return 0
 
 
 def _simulate(args: argparse.Namespace) -> tuple[Scenario, Results]:
@@ -168,7 +222,8 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "run": _run, "validate": _validate, "check": _check, "calibrate": _calibrate}
+    "run": _run, "validate": _validate, "check": _check, "calibrate": _calibrate,
+    "sensitivity": _sensitivity, "compare": _compare}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

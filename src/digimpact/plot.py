@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    import pandas as pd
     from matplotlib.axes import Axes
 
     from .results import Results
     from .scenario import Scenario
 
-__all__ = ["adoption", "exhibit5"]
+__all__ = ["adoption", "distribution", "exhibit5", "fan", "sensitivity", "tornado"]
 
 _BLUE, _GREY, _RED = "#1f5fa8", "#9aa5b1", "#c0392b"
 
@@ -143,4 +144,136 @@ def adoption(source: Results | Scenario, sectors: Sequence[str] | None = None,
     ax.set_xlabel("year")
     ax.legend(fontsize=8, ncol=2)
     ax.grid(alpha=0.3)
+    return ax
+
+
+def fan(results: Results, groups: Sequence[str] | None = None, ax: Axes | None = None,
+        bands: Sequence[float] = (0.5, 0.9)) -> Axes:
+    """Fan chart of value over the horizon: median line and central bands, per group.
+
+    Parameters
+    ----------
+    groups
+        Sector groups to draw (default: every group and the total).
+    bands
+        Central probability of each band (0.5 and 0.9: the 25-75% and 5-95% ranges).
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> import digimpact, digimpact.plot
+    >>> r = digimpact.simulate("scenarios/examples/minimal.toml", draws=300, seed=1)
+    >>> len(digimpact.plot.fan(r).get_lines())
+    3
+    """
+    ax = _axes(ax, (8, 5))
+    scn = results.scenario
+    series = [(g, (g,)) for g in (groups or scn.groups)]
+    if groups is None:
+        series.append(("total", ()))
+    years = results.dataset["year"].values
+    for label, gs in series:
+        values = results.aggregate(gs).transpose("draw", "year").values
+        line, = ax.plot(years, np.median(values, axis=0), label=label)
+        for i, band in enumerate(sorted(bands, reverse=True)):
+            lo, hi = np.quantile(values, [(1 - band) / 2, (1 + band) / 2], axis=0)
+            ax.fill_between(years, lo, hi, color=line.get_color(), alpha=0.12 + 0.12 * i, lw=0)
+    ax.set_xlabel("year")
+    ax.set_ylabel(f"{results.unit}, annual value")
+    ax.set_title(f"Median and central {', '.join(f'{100 * b:g}%' for b in bands)} bands",
+                 fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def distribution(results: Results, groups: Sequence[str] = (), ax: Axes | None = None,
+                 year: int | None = None, bins: int = 60) -> Axes:
+    """Histogram of the value of ``groups`` (all sectors if empty) in ``year``, with its
+    5-95% range and, where a target adds up the same sectors, the published bounds.
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> import digimpact, digimpact.plot
+    >>> r = digimpact.simulate("scenarios/examples/minimal.toml", draws=300, seed=1)
+    >>> digimpact.plot.distribution(r, ["core"]).get_xlabel()
+    'JPY trillion in 2030 (core)'
+    """
+    ax = _axes(ax, (7, 4))
+    scn = results.scenario
+    values = results.at(results.aggregate(groups), year).values
+    ax.hist(values, bins=bins, color=_GREY, density=True)
+    for q in np.quantile(values, [0.05, 0.95]):
+        ax.axvline(q, color=_BLUE, lw=1.5)
+    ax.axvline(np.nan, color=_BLUE, lw=1.5, label="simulated 5% / 95%")
+    ids = set(scn.sectors_in(groups) if groups else scn.sectors)
+    for t in scn.targets.values():
+        if set(scn.sectors_in(t.groups, t.sectors)) == ids:
+            for _, _, published in t.bounds():
+                ax.axvline(published, color=_RED, ls="--", lw=1.5)
+            ax.axvline(np.nan, color=_RED, ls="--", label=f"published: {t.name}")
+    ax.set_xlabel(f"{results.unit} in {year or scn.meta.target_year}"
+                  f" ({' + '.join(groups) if groups else 'all sectors'})")
+    ax.set_ylabel("density")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def _ranked_bars(ax: Axes, labels: Sequence[str]) -> None:
+    ax.set_yticks(range(len(labels)), labels)
+    ax.invert_yaxis()
+    ax.grid(axis="x", alpha=0.3)
+
+
+def sensitivity(table: pd.DataFrame, ax: Axes | None = None, top: int = 15) -> Axes:
+    """Ranked bars of Sobol' indices (total and first order) with their confidence intervals.
+
+    ``table`` is the output of :func:`digimpact.sensitivity` with ``method="sobol"``.
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> import digimpact, digimpact.plot
+    >>> s = digimpact.sensitivity("scenarios/examples/minimal.toml", by="sector", draws=128)
+    >>> len(digimpact.plot.sensitivity(s).get_yticks()) == len(s)
+    True
+    """
+    t = table.head(top)
+    ax = _axes(ax, (8, 0.35 * len(t) + 1.5))
+    y = np.arange(len(t))
+    ax.barh(y - 0.2, t["ST"], height=0.4, xerr=t["ST_conf"], color=_BLUE, label="total (ST)")
+    ax.barh(y + 0.2, t["S1"], height=0.4, xerr=t["S1_conf"], color=_GREY, label="first order (S1)")
+    _ranked_bars(ax, list(t.index))
+    a = table.attrs
+    ax.set_xlabel(f"share of the variance of {a.get('output', 'the output')} in {a.get('year', '')}")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def tornado(table: pd.DataFrame, ax: Axes | None = None, top: int = 15) -> Axes:
+    """Tornado chart: each group's output at its 5th and 95th percentile, others at median.
+
+    ``table`` is the output of :func:`digimpact.sensitivity` with ``method="tornado"``.
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> import digimpact, digimpact.plot
+    >>> t = digimpact.sensitivity("scenarios/examples/minimal.toml", method="tornado")
+    >>> len(digimpact.plot.tornado(t).patches) == 2 * len(t)
+    True
+    """
+    t = table.head(top)
+    ax = _axes(ax, (8, 0.35 * len(t) + 1.5))
+    base = float(t["base"].iloc[0])
+    y = np.arange(len(t))
+    ax.barh(y, t["low"] - base, left=base, color=_GREY, label="group at its 5th percentile")
+    ax.barh(y, t["high"] - base, left=base, color=_BLUE, label="group at its 95th percentile")
+    ax.axvline(base, color="black", lw=1)
+    _ranked_bars(ax, list(t.index))
+    a = table.attrs
+    ax.set_xlabel(f"{a.get('output', 'output')} in {a.get('year', '')} ({a.get('unit', '')}); "
+                  "others at their median")
+    ax.legend(fontsize=8)
     return ax

@@ -15,7 +15,9 @@ import xarray as xr
 if TYPE_CHECKING:
     from .scenario import Scenario
 
-__all__ = ["Results", "atomic_write", "build_dataset", "open_results"]
+__all__ = ["METRICS", "Results", "atomic_write", "build_dataset", "open_results"]
+
+METRICS = ("annual", "cumulative", "npv", "share_of_gdp")
 
 
 def atomic_write(path: str | Path, data: bytes | None = None, writer=None) -> Path:
@@ -139,14 +141,51 @@ class Results:
             da = da.sel(sector=ids)
         return da.sum("sector")
 
-    def at(self, da: xr.DataArray, year: int | None = None, metric: str = "annual") -> xr.DataArray:
-        """Annual value in ``year``, or the cumulative value from the first year to ``year``."""
-        year = self.scenario.meta.target_year if year is None else year
+    def at(self, da: xr.DataArray, year: int | None = None, metric: str = "annual",
+           start: int | None = None, rate: float = 0.0) -> xr.DataArray:
+        """Reduce values over years to one number per draw (and remaining dims).
+
+        Parameters
+        ----------
+        da
+            Values with a ``year`` dimension (e.g. from :meth:`aggregate`).
+        year
+            Target year (default: the scenario's).
+        metric
+            ``"annual"``: the value in ``year``. ``"cumulative"``: the sum from ``start``
+            (default: first year) to ``year``. ``"npv"``: that sum discounted at ``rate`` to
+            ``start``. ``"share_of_gdp"``: the annual value over the baseline value added of
+            all sectors in ``year``.
+        """
+        meta = self.scenario.meta
+        year = meta.target_year if year is None else year
+        start = meta.horizon[0] if start is None else start
         if metric == "annual":
             return da.sel(year=year)
+        if metric == "share_of_gdp":
+            return da.sel(year=year) / self.dataset["baseline"].sel(year=year).sum("sector")
+        window = da.sel(year=slice(start, year))
         if metric == "cumulative":
-            return da.sel(year=slice(None, year)).sum("year")
-        raise ValueError(f"unknown metric {metric!r}; expected 'annual' or 'cumulative'")
+            return window.sum("year")
+        if metric == "npv":
+            factor = (1.0 + rate) ** -(window["year"] - start)
+            return (window * factor).sum("year")
+        raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
+
+    def metric(self, metric: str = "annual", groups: Sequence[str] = (),
+               sectors: Sequence[str] = (), year: int | None = None, start: int | None = None,
+               rate: float = 0.0) -> xr.DataArray:
+        """One value per draw for ``groups`` / ``sectors`` (all if empty); see :meth:`at`.
+
+        Examples
+        --------
+        >>> import digimpact
+        >>> r = digimpact.simulate("scenarios/examples/minimal.toml", draws=200, seed=1)
+        >>> npv = r.metric("npv", rate=0.03, start=2021)
+        >>> bool((npv < r.metric("cumulative", start=2021)).all())
+        True
+        """
+        return self.at(self.aggregate(groups, sectors), year, metric, start, rate)
 
     def interval(self, groups: Sequence[str] = (), year: int | None = None,
                  q: Sequence[float] = (0.05, 0.95), metric: str = "annual",

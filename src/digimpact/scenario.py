@@ -421,6 +421,21 @@ class Scenario:
                                     name, self.file)
         return Scenario.from_dict(merge(self.document, sections), self.file)
 
+    def diff(self, other: Scenario) -> pd.DataFrame:
+        """What changed from this scenario to ``other``: one row per key path.
+
+        Examples
+        --------
+        >>> import digimpact
+        >>> s = digimpact.load_scenario("scenarios/examples/minimal.toml")
+        >>> s.diff(s.with_overrides({"settings.seed": 1})).to_dict("records")
+        [{'key': 'settings.seed', 'old': 2030, 'new': 1}]
+        """
+        old, new = dict(_walk(self.document)), dict(_walk(other.document))
+        rows = [{"key": k, "old": old.get(k), "new": new.get(k)} for k in dict.fromkeys([*old, *new])
+                if old.get(k, _MISSING) != new.get(k, _MISSING)]
+        return pd.DataFrame(rows, columns=["key", "old", "new"], dtype=object)
+
     def to_dict(self) -> dict[str, Any]:
         """A deep copy of the document."""
         return copy.deepcopy(dict(self.document))
@@ -446,6 +461,9 @@ class Scenario:
                 f"{self.meta.horizon[1]}; hash {self.hash[:12]}</p>")
         return (head + "<h5>Sectors</h5>" + self.sectors_frame().to_html()
                 + "<h5>Use cases</h5>" + self.use_cases_frame().to_html(max_rows=400))
+
+
+_MISSING = object()
 
 
 def _string_keys(node: Any) -> Any:
