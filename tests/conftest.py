@@ -104,7 +104,20 @@ def load_toml(tmp_path):
 
 
 # ----------------------------------------------------------------------------- backends
-BACKENDS = ["local"]  # a "dask" backend will be added here
+BACKENDS = ["local", "dask"]
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """A 2-worker dask.distributed LocalCluster for the whole session."""
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                           dashboard_address=None)
+    client = Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -113,16 +126,10 @@ def backend(request) -> str:
     return request.param
 
 
-def backend_kwargs(backend: str) -> dict:
-    """Extra :func:`digimpact.simulate` arguments selecting ``backend``."""
-    if backend == "local":
-        return {}
-    raise NotImplementedError(backend)  # pragma: no cover
-
-
 @pytest.fixture(scope="session")
-def run(backend):
+def run(backend, request):
     """``run(scenario, **kwargs)``: :func:`digimpact.simulate` on the current backend."""
-    extra = backend_kwargs(backend)
+    extra = {} if backend == "local" else {"backend": "dask",
+                                           "client": request.getfixturevalue("dask_client")}
     return lambda scenario, **kwargs: digimpact.simulate(scenario, progress=False,
                                                          **kwargs, **extra)

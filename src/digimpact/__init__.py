@@ -18,7 +18,7 @@ from importlib.metadata import PackageNotFoundError, version
 from . import adoption, distributions, plot
 from .calibrate import CalibrationReport, calibrate
 from .compare import Comparison, compare
-from .engine import simulate
+from .engine import simulate, simulate_many
 from .errors import ScenarioError
 from .results import Results, open_results
 from .scenario import Scenario, load_scenario
@@ -45,4 +45,5 @@ __all__ = [
     "plot",
     "sensitivity",
     "simulate",
+    "simulate_many",
 ]

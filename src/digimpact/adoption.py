@@ -45,6 +45,12 @@ def _prep(t: ArrayLike, *params: ArrayLike) -> tuple[np.ndarray, ...]:
     return (np.asarray(t, dtype=float), *(np.asarray(p, dtype=float)[..., None] for p in params))
 
 
+def _diff(t: np.ndarray, origin: np.ndarray, *others: np.ndarray) -> np.ndarray:
+    """``t - origin`` in a fresh array of the full broadcast shape (for in-place updates)."""
+    out = np.empty(np.broadcast_shapes(t.shape, origin.shape, *(o.shape for o in others)))
+    return np.subtract(t, origin, out=out)
+
+
 def _squeeze(t: ArrayLike, out: np.ndarray) -> np.ndarray:
     # scalar years in, no trailing year axis out
     return out[..., 0] if np.ndim(t) == 0 else out
@@ -70,7 +76,11 @@ def logistic(t: ArrayLike, midpoint: ArrayLike, steepness: ArrayLike, ceiling: A
     [0.2689, 0.5, 0.7311]
     """
     t, m, k, c = _prep(t, midpoint, steepness, ceiling)
-    return _squeeze(t, c * expit(k * (t - m)))
+    z = _diff(t, m, k, c)
+    z *= k
+    expit(z, out=z)
+    z *= c
+    return _squeeze(t, z)
 
 
 def bass(t: ArrayLike, p: ArrayLike, q: ArrayLike, start: ArrayLike, ceiling: ArrayLike = 1.0):
@@ -114,7 +124,13 @@ def gompertz(t: ArrayLike, midpoint: ArrayLike, steepness: ArrayLike, ceiling: A
     1.0
     """
     t, m, k, c = _prep(t, midpoint, steepness, ceiling)
-    return _squeeze(t, c * np.exp(-np.exp(-k * (t - m))))
+    z = _diff(t, m, k, c)
+    z *= -k
+    np.exp(z, out=z)
+    np.negative(z, out=z)
+    np.exp(z, out=z)
+    z *= c
+    return _squeeze(t, z)
 
 
 def linear(t: ArrayLike, start: ArrayLike, end: ArrayLike, ceiling: ArrayLike = 1.0):

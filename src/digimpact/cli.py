@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import __version__
+from .engine import BACKENDS, OUTPUTS
 from .errors import ScenarioError
 from .results import Results, atomic_write
 from .scenario import SAMPLERS, Scenario, load_scenario
@@ -23,11 +24,18 @@ from .sensitivity import BY
 __all__ = ["main"]
 
 
-def _add_run_options(p: argparse.ArgumentParser) -> None:
+def _add_run_options(p: argparse.ArgumentParser, engine: bool = True) -> None:
     p.add_argument("file", help="scenario file (.toml)")
     p.add_argument("--draws", type=int, help="number of draws (default: the scenario's)")
     p.add_argument("--seed", type=int, help="root seed (default: the scenario's)")
     p.add_argument("--sampler", choices=SAMPLERS, help="sampler (default: the scenario's)")
+    if engine:
+        p.add_argument("--backend", choices=BACKENDS, default="local",
+                       help="local, or dask (a LocalCluster unless --scheduler is given)")
+        p.add_argument("--scheduler", help="dask scheduler address, e.g. tcp://host:8786 "
+                       "(implies --backend dask)")
+        p.add_argument("--outputs", choices=OUTPUTS, default="full",
+                       help="target_year: sectors in the target year, total every year")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_run_options(check)
     check.add_argument("--format", choices=("table", "json"), default="table")
     cal = sub.add_parser("calibrate", help="fit value drivers to the targets; write a variant")
-    _add_run_options(cal)
+    _add_run_options(cal, engine=False)
     cal.add_argument("--out", type=Path, required=True, help="variant file to write (.toml)")
     cal.add_argument("--param", action="append", help="drivers.<id>.value.median|sigma "
                      "(repeatable; default: every lognormal value driver)")
@@ -109,7 +117,9 @@ def _simulate(args: argparse.Namespace) -> tuple[Scenario, Results]:
     from .engine import simulate
 
     scenario = load_scenario(args.file)
-    results = simulate(scenario, draws=args.draws, seed=args.seed, sampler=args.sampler)
+    backend = "dask" if args.scheduler else args.backend
+    results = simulate(scenario, draws=args.draws, seed=args.seed, sampler=args.sampler,
+                       backend=backend, client=args.scheduler, outputs=args.outputs)
     return scenario, results
 
 

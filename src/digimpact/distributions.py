@@ -39,7 +39,7 @@ from scipy import stats
 
 from .errors import ScenarioError, did_you_mean
 
-__all__ = ["Distribution", "batch_ppf", "parse"]
+__all__ = ["BatchPPF", "Distribution", "batch_ppf", "parse"]
 
 _Z95 = float(stats.norm.ppf(0.95))
 _META_KEYS = ("source", "note", "unit")
@@ -242,39 +242,42 @@ def parse(value: Any, path: str = "", file: str | None = None) -> Distribution:
     return Distribution(kind, spec, _build(kind, numbers, path, file))
 
 
-def batch_ppf(dists: Sequence[Distribution], q: np.ndarray) -> np.ndarray:
-    """Evaluate many parameters' quantile functions with one scipy call per family.
+class BatchPPF:
+    """Quantile functions of many parameters, one scipy call per distribution family.
 
-    Parameters
-    ----------
-    dists
-        ``P`` distributions.
-    q
-        Uniform points, shape ``(P, n)``; row ``i`` belongs to ``dists[i]``.
-
-    Returns
-    -------
-    numpy.ndarray
-        Values, shape ``(P, n)``; row ``i`` equals ``dists[i].ppf(q[i])``.
+    The grouping by family is computed once; calling the object on uniform points of shape
+    ``(P, n)`` returns values of the same shape, row ``i`` equal to ``dists[i].ppf(q[i])``.
 
     Examples
     --------
     >>> ds = [parse({"dist": "uniform", "low": 0, "high": 2}), parse(5.0),
     ...       parse({"dist": "uniform", "low": 1, "high": 2})]
-    >>> batch_ppf(ds, np.full((3, 2), 0.5)).tolist()
+    >>> BatchPPF(ds)(np.full((3, 2), 0.5)).tolist()
     [[1.0, 1.0], [5.0, 5.0], [1.5, 1.5]]
     """
-    out = np.empty(q.shape, dtype=float)
-    families: dict[str, tuple[Any, list[int], list[tuple[float, ...]]]] = {}
-    for i, d in enumerate(dists):
-        if d.is_fixed:
-            out[i] = d.value
-            continue
-        family, args = d.scipy_call()
-        entry = families.setdefault(family.name, (family, [], []))
-        entry[1].append(i)
-        entry[2].append(args)
-    for family, rows, args in families.values():
-        columns = np.asarray(args, dtype=float).T[:, :, None]  # (n_args, rows, 1)
-        out[rows] = family.ppf(q[rows], *columns)
-    return out
+
+    def __init__(self, dists: Sequence[Distribution]) -> None:
+        self.size = len(dists)
+        self.fixed_rows = [i for i, d in enumerate(dists) if d.is_fixed]
+        self.fixed_values = np.array([dists[i].value for i in self.fixed_rows])[:, None]
+        families: dict[str, tuple[Any, list[int], list[tuple[float, ...]]]] = {}
+        for i, d in enumerate(dists):
+            if not d.is_fixed:
+                family, args = d.scipy_call()
+                entry = families.setdefault(family.name, (family, [], []))
+                entry[1].append(i)
+                entry[2].append(args)
+        self.families = [(family, np.array(rows), np.asarray(args, dtype=float).T[:, :, None])
+                         for family, rows, args in families.values()]  # args: (n_args, rows, 1)
+
+    def __call__(self, q: np.ndarray) -> np.ndarray:
+        out = np.empty(q.shape, dtype=float)
+        out[self.fixed_rows] = self.fixed_values
+        for family, rows, columns in self.families:
+            out[rows] = family.ppf(q[rows], *columns)
+        return out
+
+
+def batch_ppf(dists: Sequence[Distribution], q: np.ndarray) -> np.ndarray:
+    """``BatchPPF(dists)(q)``: evaluate many quantile functions at once (see :class:`BatchPPF`)."""
+    return BatchPPF(dists)(q)

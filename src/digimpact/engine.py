@@ -27,10 +27,10 @@ import numpy as np
 
 from .adoption import CURVES, Curve
 from .correlation import GaussianCopula
-from .distributions import Distribution, batch_ppf
+from .distributions import BatchPPF
 from .errors import ScenarioError
 from .results import Results, build_dataset
-from .sampling import make_sampler
+from .sampling import Sampler, make_sampler
 from .scenario import SAMPLERS, Scenario, load_scenario
 
 __all__ = ["Plan", "simulate"]
@@ -52,18 +52,18 @@ class Plan:
     """Everything the chunk evaluation needs, precomputed once per run (picklable)."""
 
     names: list[str]
-    dists: list[Distribution]
+    ppf: BatchPPF
     uncertain: list[str]
+    uncertain_rows: np.ndarray
+    sampler: Sampler
     years: np.ndarray
+    target_index: int
     base: np.ndarray  # (S, Y) base measure x potential_scale
     sector_of: np.ndarray  # (U,) sector index of each use case
     potential_rows: np.ndarray  # (U,)
     groups: list[_CurveGroup]
     effects: dict[str, list[tuple[int, np.ndarray]]]  # effect -> [(driver row, positions)]
     copula: GaussianCopula
-    sampler_kind: str
-    seed: int
-    draws: int
 
     @classmethod
     def build(cls, scenario: Scenario, draws: int, seed: int, sampler: str) -> Plan:
@@ -93,12 +93,14 @@ class Plan:
             copula = GaussianCopula(uncertain, pairs)
         except ValueError as exc:
             raise ScenarioError(str(exc), "correlations", scenario.file) from None
-        return cls(names=names, dists=[params[n] for n in names], uncertain=uncertain,
-                   years=np.array(list(scenario.years), dtype=float), base=base,
+        return cls(names=names, ppf=BatchPPF([params[n] for n in names]), uncertain=uncertain,
+                   uncertain_rows=np.array([row[n] for n in uncertain], dtype=int),
+                   sampler=make_sampler(sampler, uncertain, seed, draws),
+                   years=np.array(list(scenario.years), dtype=float),
+                   target_index=list(scenario.years).index(scenario.meta.target_year), base=base,
                    sector_of=np.array([sectors.index(u.sector) for u in scenario.use_cases.values()]),
                    potential_rows=np.array([row[f"use_cases.{u}.potential"] for u in uc_ids]),
-                   groups=groups, effects=effects, copula=copula, sampler_kind=sampler,
-                   seed=seed, draws=draws)
+                   groups=groups, effects=effects, copula=copula)
 
     @staticmethod
     def _group(curve: Curve, members: list[int], uc_ids: list[str], row: dict[str, int],
@@ -116,13 +118,15 @@ class Plan:
 
     def values(self, start: int, stop: int) -> np.ndarray:
         """Parameter values for draws ``start .. stop-1``, shape ``(len(names), n)``."""
-        sampler = make_sampler(self.sampler_kind, self.uncertain, self.seed, self.draws)
-        u = sampler.uniforms(start, stop)
+        u = self.sampler.uniforms(start, stop)
         self.copula.apply(u)
-        full = np.full((len(self.names), stop - start), 0.5)
-        index = {n: i for i, n in enumerate(self.names)}
-        full[[index[n] for n in self.uncertain]] = u
-        return batch_ppf(self.dists, full)
+        return self.values_at(u)
+
+    def values_at(self, u: np.ndarray) -> np.ndarray:
+        """Parameter values at uniform points ``u`` of the uncertain parameters ``(U, n)``."""
+        full = np.full((len(self.names), u.shape[1]), 0.5)
+        full[self.uncertain_rows] = u
+        return self.ppf(full)
 
     def _effect(self, values: np.ndarray, kind: str) -> np.ndarray | None:
         if kind not in self.effects:
@@ -132,9 +136,27 @@ class Plan:
             out[users] *= values[driver_row]
         return out
 
-    def evaluate(self, start: int, stop: int, keep_use_cases: bool = False) -> dict[str, np.ndarray]:
-        """Sample and evaluate draws ``start .. stop-1`` (see :meth:`compute`)."""
-        return self.compute(self.values(start, stop), keep_use_cases)
+    def evaluate(self, start: int, stop: int, keep_use_cases: bool = False,
+                 outputs: str = "full") -> dict[str, np.ndarray]:
+        """Sample and evaluate draws ``start .. stop-1`` (see :meth:`compute`).
+
+        With ``outputs="target_year"`` only the target year's sector values ``(n, S, 1)`` and
+        the total for every year ``(n, Y)`` are returned.
+        """
+        out = self.compute(self.values(start, stop), keep_use_cases)
+        if outputs == "target_year":
+            value = out.pop("value")
+            out["value"] = value[:, :, self.target_index:self.target_index + 1].copy()
+            out["total"] = value.sum(axis=1)
+        return out
+
+    def shapes(self, keep_use_cases: bool, outputs: str) -> dict[str, tuple[int, ...]]:
+        """Shape of each output array per draw (what :meth:`evaluate` returns after ``n``)."""
+        n_s, n_u, n_y = self.base.shape[0], self.n_use_cases, len(self.years)
+        out = {"value": (n_s, n_y)} if outputs == "full" else {"value": (n_s, 1), "total": (n_y,)}
+        if keep_use_cases:
+            out.update(use_case_value=(n_u, n_y), adoption=(n_u, n_y))
+        return out
 
     def compute(self, values: np.ndarray, keep_use_cases: bool = False) -> dict[str, np.ndarray]:
         """The model on parameter values of shape ``(len(names), n)``.
@@ -158,7 +180,9 @@ class Plan:
         scale = self._effect(values, "value")
         if scale is not None:
             weight = weight * scale
-        uc_value = adoption * weight[..., None] * self.base[self.sector_of][:, None, :]
+        uc_value = adoption.copy() if keep_use_cases else adoption  # else: reuse the buffer
+        uc_value *= weight[..., None]
+        uc_value *= self.base[self.sector_of][:, None, :]
         sector_value = np.zeros((self.base.shape[0], n, len(years)))
         for u, s in enumerate(self.sector_of):  # fixed order: bit-identical for any chunking
             sector_value[s] += uc_value[u]
@@ -183,9 +207,29 @@ def _progress(total: int, enabled: bool | None, desc: str):
                 desc=desc, unit="draw", leave=False)
 
 
+OUTPUTS = ("full", "target_year")
+BACKENDS = ("local", "dask")
+
+
+def _resolve(scenario: Scenario | str | Path, draws: int | None, seed: int | None,
+             sampler: str | None) -> tuple[Scenario, int, int, str]:
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    settings = scenario.settings
+    draws = settings.draws if draws is None else int(draws)
+    seed = settings.seed if seed is None else int(seed)
+    sampler = settings.sampler if sampler is None else sampler
+    if sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}; expected one of {', '.join(SAMPLERS)}")
+    if draws < 1 or seed < 0:
+        raise ValueError("draws must be >= 1 and seed >= 0")
+    return scenario, draws, seed, sampler
+
+
 def simulate(scenario: Scenario | str | Path, draws: int | None = None, seed: int | None = None,
              sampler: str | None = None, chunk_size: int | None = None,
-             keep_use_cases: bool = False, progress: bool | None = None) -> Results:
+             keep_use_cases: bool = False, progress: bool | None = None, outputs: str = "full",
+             backend: str = "local", client=None, lazy: bool = False) -> Results:
     """Run the Monte Carlo simulation of a scenario.
 
     Parameters
@@ -200,8 +244,22 @@ def simulate(scenario: Scenario | str | Path, draws: int | None = None, seed: in
     keep_use_cases
         Also keep each use case's value and adoption (memory grows with draws x use cases).
     progress
-        Show a progress bar: ``None`` (default) on a terminal once the run takes a second,
-        ``True`` always, ``False`` never.
+        Show a progress bar (local backend): ``None`` (default) on a terminal once the run
+        takes a second, ``True`` always, ``False`` never.
+    outputs
+        ``"full"``: value by draw, sector and year. ``"target_year"``: sector values in the
+        target year only, plus the total for every year; memory grows with draws x (sectors +
+        years), for runs of millions of draws.
+    backend
+        ``"local"`` (this process) or ``"dask"``: chunks run as tasks on a dask.distributed
+        cluster. Results are bit-identical for the same seed.
+    client
+        With ``backend="dask"``: a ``distributed.Client`` or a scheduler address
+        (``"tcp://host:8786"``); by default a ``LocalCluster`` with one single-threaded
+        worker per core, started once and reused.
+    lazy
+        With ``backend="dask"``: return results backed by dask arrays; summaries then compute
+        on the cluster only what they need.
 
     Returns
     -------
@@ -215,28 +273,49 @@ def simulate(scenario: Scenario | str | Path, draws: int | None = None, seed: in
     >>> r.dataset["value"].dims
     ('draw', 'sector', 'year')
     """
-    if not isinstance(scenario, Scenario):
-        scenario = load_scenario(scenario)
-    settings = scenario.settings
-    draws = settings.draws if draws is None else int(draws)
-    seed = settings.seed if seed is None else int(seed)
-    sampler = settings.sampler if sampler is None else sampler
-    if sampler not in SAMPLERS:
-        raise ValueError(f"unknown sampler {sampler!r}; expected one of {', '.join(SAMPLERS)}")
-    if draws < 1 or seed < 0:
-        raise ValueError("draws must be >= 1 and seed >= 0")
+    scenario, draws, seed, sampler = _resolve(scenario, draws, seed, sampler)
+    if outputs not in OUTPUTS:
+        raise ValueError(f"unknown outputs {outputs!r}; expected one of {', '.join(OUTPUTS)}")
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
     plan = Plan.build(scenario, draws, seed, sampler)
     size = plan.default_chunk() if chunk_size is None else int(chunk_size)
     if size < 1:
         raise ValueError("chunk_size must be >= 1")
-    n_s, n_u, n_y = plan.base.shape[0], plan.n_use_cases, len(plan.years)
-    out = {"value": np.empty((draws, n_s, n_y))}
-    if keep_use_cases:
-        out["use_case_value"] = np.empty((draws, n_u, n_y))
-        out["adoption"] = np.empty((draws, n_u, n_y))
+    if backend == "dask":
+        from .distributed import compute, lazy_arrays
+
+        arrays = lazy_arrays(plan, draws, size, keep_use_cases, outputs)
+        results = Results(build_dataset(scenario, arrays, draws=draws, seed=seed,
+                                        sampler=sampler), scenario)
+        return results if lazy else compute([results], client)[0]
+    out = {key: np.empty((draws, *shape)) for key, shape in plan.shapes(keep_use_cases, outputs).items()}
     with _progress(draws, progress, scenario.title[:30]) as bar:
         for start, stop in chunks(draws, size):
-            for key, arr in plan.evaluate(start, stop, keep_use_cases).items():
+            for key, arr in plan.evaluate(start, stop, keep_use_cases, outputs).items():
                 out[key][start:stop] = arr
             bar.update(stop - start)
     return Results(build_dataset(scenario, out, draws=draws, seed=seed, sampler=sampler), scenario)
+
+
+def simulate_many(scenarios, backend: str = "dask", client=None, **kwargs) -> list[Results]:
+    """Simulate several scenarios (variants, designs, calibration trials) in one go.
+
+    With ``backend="dask"`` every chunk of every scenario is submitted to the same cluster at
+    once; ``kwargs`` are those of :func:`simulate` and apply to each scenario.
+
+    Examples
+    --------
+    >>> import digimpact
+    >>> s = digimpact.load_scenario("scenarios/examples/minimal.toml")
+    >>> a, b = digimpact.simulate_many([s, s.with_overrides({"settings.seed": 3})],
+    ...                                backend="local", draws=100)
+    >>> a.dataset.attrs["seed"], b.dataset.attrs["seed"]
+    (2030, 3)
+    """
+    if backend == "local":
+        return [simulate(s, backend="local", **kwargs) for s in scenarios]
+    from .distributed import compute
+
+    lazy = [simulate(s, backend="dask", lazy=True, **kwargs) for s in scenarios]
+    return compute(lazy, client)

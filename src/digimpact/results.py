@@ -62,13 +62,20 @@ def build_dataset(scenario: Scenario, arrays: Mapping[str, np.ndarray], draws: i
         "sector_name": ("sector", [s.name for s in sectors]),
         "group": ("sector", [s.group for s in sectors]),
     }
+    value_attrs = {"units": unit, "long_name": "annual value added by the use cases"}
+    if "total" in arrays:  # outputs="target_year": sectors in the target year, total every year
+        value = (("draw", "sector"), arrays["value"][..., 0], {**value_attrs, "year": meta.target_year})
+    else:
+        value = (("draw", "sector", "year"), arrays["value"], value_attrs)
     data_vars: dict[str, object] = {
-        "value": (("draw", "sector", "year"), arrays["value"],
-                  {"units": unit, "long_name": "annual value added by the use cases"}),
+        "value": value,
         "baseline": (("sector", "year"),
                      np.array([[s.base("value_added", y) for y in meta.years] for s in sectors]),
                      {"units": unit, "long_name": "baseline value added"}),
     }
+    if "total" in arrays:
+        data_vars["total"] = (("draw", "year"), arrays["total"],
+                              {"units": unit, "long_name": "annual value added, all sectors"})
     if "use_case_value" in arrays:
         coords.update({
             "use_case": [u.id for u in ucs],
@@ -135,6 +142,8 @@ class Results:
     def aggregate(self, groups: Sequence[str] = (), sectors: Sequence[str] = (),
                   variable: str = "value") -> xr.DataArray:
         """Sum over the sectors of ``groups`` and ``sectors`` (all sectors if both empty)."""
+        if not groups and not sectors and variable == "value" and "total" in self.dataset:
+            return self.dataset["total"]
         da = self.dataset[variable]
         if groups or sectors:
             ids = self.scenario.sectors_in(groups, sectors)
@@ -160,6 +169,11 @@ class Results:
         meta = self.scenario.meta
         year = meta.target_year if year is None else year
         start = meta.horizon[0] if start is None else start
+        if "year" not in da.dims:  # outputs="target_year" keeps sectors for one year only
+            if metric not in ("annual", "share_of_gdp") or year != meta.target_year:
+                raise ValueError(f"these results keep sector values for {meta.target_year} only "
+                                 f"(outputs='target_year'); the total keeps every year")
+            da = da.expand_dims(year=[year])
         if metric == "annual":
             return da.sel(year=year)
         if metric == "share_of_gdp":

@@ -30,7 +30,6 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from .distributions import batch_ppf
 from .engine import Plan, chunks
 from .sampling import REACH_HIGH, REACH_LOW
 from .scenario import Scenario, load_scenario
@@ -132,11 +131,8 @@ class _Output:
 
     def __call__(self, u: np.ndarray) -> np.ndarray:
         plan, out = self.plan, np.empty(len(u))
-        rows = [plan.names.index(n) for n in plan.uncertain]
         for start, stop in chunks(len(u), plan.default_chunk()):
-            q = np.full((len(plan.names), stop - start), 0.5)
-            q[rows] = u[start:stop].T
-            value = plan.compute(batch_ppf(plan.dists, q))["value"]
+            value = plan.compute(plan.values_at(u[start:stop].T))["value"]
             out[start:stop] = value[:, self.columns, self.years].sum(axis=(1, 2))
         return out
 
