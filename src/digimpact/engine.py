@@ -166,13 +166,20 @@ class Plan:
         """
         n, years = values.shape[1], self.years
         speed = self._effect(values, "speed")
-        adoption = np.empty((self.n_use_cases, n, len(years)))
+        adoption = None if len(self.groups) == 1 else np.empty((self.n_use_cases, n, len(years)))
         for g in self.groups:
-            t = years if speed is None else years[0] + speed[g.positions][..., None] * (years - years[0])
+            t = years
+            if speed is not None:  # the clock runs `speed` times faster from the first year
+                t = speed[g.positions][..., None] * (years - years[0])
+                t += years[0]
             kwargs = {p: values[rows] for p, rows in g.rows.items()}
             if g.points is not None:
                 kwargs["points"] = g.points
-            adoption[g.positions] = g.curve(t, **kwargs)
+            curve = g.curve(t, **kwargs)
+            if adoption is None:  # one group: its positions are all use cases, in order
+                adoption = curve
+            else:
+                adoption[g.positions] = curve
         ceiling = self._effect(values, "ceiling")
         if ceiling is not None:
             np.minimum(adoption * ceiling[..., None], 1.0, out=adoption)
