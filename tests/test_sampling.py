@@ -194,3 +194,15 @@ def test_columns_roughly_independent(kind):
     rho = np.corrcoef(u)
     off = rho[~np.eye(len(NAMES), dtype=bool)]
     assert np.all(np.abs(off) < 4 / np.sqrt(draws))
+
+
+def test_lhs_columns_are_uncorrelated():
+    """Keyed permutations of different names behave like independent ones: the rank
+    correlations between pairs of columns spread as 1/sqrt(n), as for independent draws."""
+    from scipy.stats import spearmanr
+
+    n = 4000
+    u = make_sampler("lhs", [f"p{i}" for i in range(120)], 5, n).uniforms(0, n)
+    rho = np.array([spearmanr(u[i], u[i + 1]).statistic for i in range(0, 120, 2)])
+    assert abs(rho.mean()) < 3 / np.sqrt(n * len(rho))
+    assert 0.7 < rho.std() * np.sqrt(n) < 1.3
