@@ -158,3 +158,18 @@ def test_cli_sensitivity_json(example_path):
 def test_cli_compare_prints_both_ranges(example_path):
     text = _cli("compare", example_path, example_path, "--draws", 200)
     assert "a p5" in text and "b p95" in text and "P(b>a)" in text
+
+
+def test_compare_reuses_simulated_results(example):
+    base = digimpact.simulate(example, draws=300, seed=8, sampler="random", progress=False)
+    later = example.with_overrides({"use_cases.instant_loans.adoption.start": 2023})
+    reused = digimpact.compare(base, later)
+    fresh = digimpact.compare(example, later, draws=300, seed=8, sampler="random")
+    assert reused.a is base
+    assert np.array_equal(reused.difference.values, fresh.difference.values)
+
+
+def test_sensitivity_intervals_are_reproducible(example):
+    a = digimpact.sensitivity(example, by="driver", draws=128, seed=0)
+    b = digimpact.sensitivity(example, by="driver", draws=128, seed=0)
+    assert a.equals(b)

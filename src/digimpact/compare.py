@@ -55,12 +55,15 @@ class Comparison:
         return pd.DataFrame(records).set_index(["level", "id"])
 
 
-def compare(a: Scenario | str | Path, b: Scenario | str | Path, draws: int | None = None,
-            seed: int | None = None, sampler: str | None = None) -> Comparison:
+def compare(a: Scenario | Results | str | Path, b: Scenario | str | Path,
+            draws: int | None = None, seed: int | None = None,
+            sampler: str | None = None) -> Comparison:
     """Simulate ``a`` and ``b`` on common random numbers.
 
-    ``draws``, ``seed`` and ``sampler`` default to ``a``'s settings and are used for both. The
-    scenarios must have the same sectors and years.
+    ``draws``, ``seed`` and ``sampler`` default to ``a``'s settings and are used for both. ``a``
+    may also be results already simulated (full outputs): ``b`` is then run with their draws,
+    seed and sampler, so one base serves many variants. The scenarios must have the same
+    sectors and years.
 
     Examples
     --------
@@ -74,6 +77,10 @@ def compare(a: Scenario | str | Path, b: Scenario | str | Path, draws: int | Non
     >>> float(row["P(b>a)"])
     0.0
     """
+    done = a if isinstance(a, Results) else None
+    if done is not None:
+        attrs = done.dataset.attrs
+        a, draws, seed, sampler = done.scenario, attrs["draws"], attrs["seed"], attrs["sampler"]
     a = a if isinstance(a, Scenario) else load_scenario(a)
     b = b if isinstance(b, Scenario) else load_scenario(b)
     if list(a.sectors) != list(b.sectors) or list(a.years) != list(b.years):
@@ -81,4 +88,4 @@ def compare(a: Scenario | str | Path, b: Scenario | str | Path, draws: int | Non
     settings = a.settings
     kwargs = {"draws": draws or settings.draws, "seed": settings.seed if seed is None else seed,
               "sampler": sampler or settings.sampler, "progress": False}
-    return Comparison(simulate(a, **kwargs), simulate(b, **kwargs))
+    return Comparison(done or simulate(a, **kwargs), simulate(b, **kwargs))

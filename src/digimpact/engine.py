@@ -207,11 +207,15 @@ def chunks(draws: int, size: int) -> Iterator[tuple[int, int]]:
 
 
 def _progress(total: int, enabled: bool | None, desc: str):
-    from tqdm.auto import tqdm
+    import warnings
 
-    # None: only on a terminal, and only once the run has taken a second
-    return tqdm(total=total, disable=None if enabled is None else not enabled, delay=1.0,
-                desc=desc, unit="draw", leave=False)
+    with warnings.catch_warnings():  # tqdm.auto warns in Jupyter without ipywidgets
+        warnings.simplefilter("ignore")
+        from tqdm.auto import tqdm
+
+        # None: only on a terminal, and only once the run has taken a second
+        return tqdm(total=total, disable=None if enabled is None else not enabled, delay=1.0,
+                    desc=desc, unit="draw", leave=False)
 
 
 OUTPUTS = ("full", "target_year")

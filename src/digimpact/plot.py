@@ -154,7 +154,7 @@ def fan(results: Results, groups: Sequence[str] | None = None, ax: Axes | None =
     Parameters
     ----------
     groups
-        Sector groups to draw (default: every group and the total).
+        Sector groups to draw, ``"total"`` for all sectors (default: every group and the total).
     bands
         Central probability of each band (0.5 and 0.9: the 25-75% and 5-95% ranges).
 
@@ -168,9 +168,7 @@ def fan(results: Results, groups: Sequence[str] | None = None, ax: Axes | None =
     """
     ax = _axes(ax, (8, 5))
     scn = results.scenario
-    series = [(g, (g,)) for g in (groups or scn.groups)]
-    if groups is None:
-        series.append(("total", ()))
+    series = [(g, () if g == "total" else (g,)) for g in (groups or [*scn.groups, "total"])]
     years = results.dataset["year"].values
     for label, gs in series:
         values = results.aggregate(gs).transpose("draw", "year").values

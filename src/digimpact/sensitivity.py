@@ -81,7 +81,7 @@ def sobol_indices(func: Callable[[np.ndarray], np.ndarray], names: Sequence[str]
         design = sample.sample(problem, n, calc_second_order=False, seed=seed)
         y = np.asarray(func(np.clip(design, REACH_LOW, REACH_HIGH)), dtype=float)
         result = analyze.analyze(problem, y, calc_second_order=False, conf_level=conf_level,
-                                 seed=seed)
+                                 seed=seed + 1)  # SALib ignores a seed of 0 (unseeded bootstrap)
     labels = list(dict.fromkeys(groups)) if groups is not None else list(names)
     table = pd.DataFrame({k: np.asarray(result[k]) for k in ("S1", "S1_conf", "ST", "ST_conf")},
                          index=pd.Index(labels, name="group"))
