@@ -2,12 +2,15 @@
 
 Each chunk of draws is one task running :meth:`digimpact.engine.Plan.evaluate`, the same
 function the local engine runs, so results are bit-identical to the local engine for the same
-seed. The plan (parameters, sampler, curves) is sent to the cluster once per run.
+seed. The plan (parameters, sampler, curves) is sent to each worker once per run. Results are
+either gathered chunk by chunk into preallocated arrays (:func:`run`) or left lazy as dask
+arrays (:func:`lazy_arrays`).
 """
 
 from __future__ import annotations
 
 import atexit
+import itertools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -15,9 +18,8 @@ import numpy as np
 
 if TYPE_CHECKING:
     from .engine import Plan
-    from .results import Results
 
-__all__ = ["compute", "default_client", "lazy_arrays"]
+__all__ = ["default_client", "lazy_arrays", "run"]
 
 _DEFAULT: dict[str, Any] = {}
 
@@ -75,13 +77,44 @@ def _evaluate(plan: Plan, start: int, stop: int, keep_use_cases: bool, outputs: 
     return tuple(out[k] for k in keys)
 
 
-def compute(results: Sequence[Results], client=None) -> list[Results]:
-    """Compute lazy results on the cluster, all in one graph; return in-memory results."""
-    from .results import Results
+def run(jobs: Sequence[tuple[Plan, int, int, bool, str]], client=None) -> list[dict[str, np.ndarray]]:
+    """Evaluate every chunk of every job ``(plan, draws, chunk size, keep_use_cases, outputs)``
+    as a task and copy each result into preallocated arrays as it arrives.
 
-    if isinstance(client, str):  # a scheduler address: connect for this computation only
+    At most a few chunks per worker are in flight, so the workers hold little and the client
+    holds the outputs plus one chunk: memory is bounded by the outputs, not by the graph.
+    """
+    from distributed import as_completed
+
+    from .engine import chunks
+
+    if isinstance(client, str):
         with _connect(client) as connected:
-            return compute(results, connected)
+            return run(jobs, connected)
     client = client or default_client()
-    datasets = client.compute([r.dataset for r in results], sync=True)
-    return [Results(ds, r.scenario) for ds, r in zip(datasets, results, strict=True)]
+    outs = [{key: np.empty((draws, *shape)) for key, shape in plan.shapes(keep, outputs).items()}
+            for plan, draws, _, keep, outputs in jobs]
+    todo = iter([(i, start, stop) for i, (_, draws, size, _, _) in enumerate(jobs)
+                 for start, stop in chunks(draws, size)])
+    plans = [client.scatter(job[0], broadcast=True, hash=False) for job in jobs]  # own keys
+    window = 4 * max(1, len(client.scheduler_info()["workers"]))
+
+    def submit(task):
+        i, start, stop = task
+        _, _, _, keep, outputs = jobs[i]
+        keys = tuple(outs[i])
+        future = client.submit(_evaluate, plans[i], start, stop, keep, outputs, keys, pure=False)
+        meta[future.key] = (i, start, stop, keys)
+        return future
+
+    meta: dict[str, tuple[int, int, int, tuple[str, ...]]] = {}
+    pending = as_completed([submit(t) for t in itertools.islice(todo, window)])
+    for future in pending:
+        i, start, stop, keys = meta.pop(future.key)
+        for key, block in zip(keys, future.result(), strict=True):
+            outs[i][key][start:stop] = block
+        future.release()
+        following = next(todo, None)
+        if following is not None:
+            pending.add(submit(following))
+    return outs

@@ -294,18 +294,20 @@ def simulate(scenario: Scenario | str | Path, draws: int | None = None, seed: in
     if size < 1:
         raise ValueError("chunk_size must be >= 1")
     if backend == "dask":
-        from .distributed import compute, lazy_arrays
+        from . import distributed
 
-        arrays = lazy_arrays(plan, draws, size, keep_use_cases, outputs)
-        results = Results(build_dataset(scenario, arrays, draws=draws, seed=seed,
-                                        sampler=sampler), scenario)
-        return results if lazy else compute([results], client)[0]
-    out = {key: np.empty((draws, *shape)) for key, shape in plan.shapes(keep_use_cases, outputs).items()}
-    with _progress(draws, progress, scenario.title[:30]) as bar:
-        for start, stop in chunks(draws, size):
-            for key, arr in plan.evaluate(start, stop, keep_use_cases, outputs).items():
-                out[key][start:stop] = arr
-            bar.update(stop - start)
+        if lazy:
+            out = distributed.lazy_arrays(plan, draws, size, keep_use_cases, outputs)
+        else:
+            out = distributed.run([(plan, draws, size, keep_use_cases, outputs)], client)[0]
+    else:
+        out = {key: np.empty((draws, *shape))
+               for key, shape in plan.shapes(keep_use_cases, outputs).items()}
+        with _progress(draws, progress, scenario.title[:30]) as bar:
+            for start, stop in chunks(draws, size):
+                for key, arr in plan.evaluate(start, stop, keep_use_cases, outputs).items():
+                    out[key][start:stop] = arr
+                bar.update(stop - start)
     return Results(build_dataset(scenario, out, draws=draws, seed=seed, sampler=sampler), scenario)
 
 
@@ -324,9 +326,16 @@ def simulate_many(scenarios, backend: str = "dask", client=None, **kwargs) -> li
     >>> a.dataset.attrs["seed"], b.dataset.attrs["seed"]
     (2030, 3)
     """
-    if backend == "local":
-        return [simulate(s, backend="local", **kwargs) for s in scenarios]
-    from .distributed import compute
+    if backend == "local" or kwargs.get("lazy"):
+        return [simulate(s, backend=backend, client=client, **kwargs) for s in scenarios]
+    from . import distributed
 
-    lazy = [simulate(s, backend="dask", lazy=True, **kwargs) for s in scenarios]
-    return compute(lazy, client)
+    resolved = [_resolve(s, kwargs.get("draws"), kwargs.get("seed"), kwargs.get("sampler"))
+                for s in scenarios]
+    keep, outputs = kwargs.get("keep_use_cases", False), kwargs.get("outputs", "full")
+    plans = [Plan.build(*r) for r in resolved]
+    jobs = [(plan, r[1], kwargs.get("chunk_size") or plan.default_chunk(), keep, outputs)
+            for plan, r in zip(plans, resolved, strict=True)]
+    outs = distributed.run(jobs, client)
+    return [Results(build_dataset(r[0], out, draws=r[1], seed=r[2], sampler=r[3]), r[0])
+            for r, out in zip(resolved, outs, strict=True)]

@@ -145,10 +145,11 @@ class Results:
         if not groups and not sectors and variable == "value" and "total" in self.dataset:
             return self.dataset["total"]
         da = self.dataset[variable]
-        if groups or sectors:
-            ids = self.scenario.sectors_in(groups, sectors)
-            da = da.sel(sector=ids)
-        return da.sum("sector")
+        ids = self.scenario.sectors_in(groups, sectors) if groups or sectors else list(da["sector"].values)
+        out = da.sel(sector=ids[0], drop=True).copy()
+        for sector in ids[1:]:  # column by column: no copy of the selected block, fixed order
+            out += da.sel(sector=sector, drop=True)
+        return out
 
     def at(self, da: xr.DataArray, year: int | None = None, metric: str = "annual",
            start: int | None = None, rate: float = 0.0) -> xr.DataArray:
