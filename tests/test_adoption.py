@@ -53,8 +53,7 @@ def test_curves_registry_lists_every_kind():
         # every uncertain parameter has a known domain; defaults are for known parameters
         assert set(curve.domains.values()) <= {"year", "share", "positive", "nonnegative"}, kind
         assert set(curve.defaults) <= set(curve.domains), kind
-    assert CURVES["table"].ceiling_param == "scale"
-    assert CURVES["logistic"].ceiling_param == "ceiling"
+    assert CURVES["table"].fixed == ("points",)
 
 
 @pytest.mark.parametrize("kind", sorted(CURVES))

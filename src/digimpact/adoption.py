@@ -225,10 +225,6 @@ class Curve:
     def __call__(self, t: ArrayLike, **params: Any) -> np.ndarray:
         return self.function(t, **params)
 
-    @property
-    def ceiling_param(self) -> str:
-        return "scale" if "scale" in self.domains else "ceiling"
-
 
 CURVES: dict[str, Curve] = {
     "logistic": Curve(logistic, {"midpoint": "year", "steepness": "positive", "ceiling": "share"},
