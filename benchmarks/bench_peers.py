@@ -116,6 +116,12 @@ def scipy_spec(uc: UseCase, param: str) -> tuple[stats.rv_continuous, dict[str, 
     return stats.uniform, {"loc": low, "scale": high - low}
 
 
+def scipy_frozen(uc: UseCase, param: str):
+    """One parameter as a frozen scipy.stats distribution."""
+    dist, kwargs = scipy_spec(uc, param)
+    return dist(**kwargs)
+
+
 def scenario_document() -> dict:
     """The job as a digimpact scenario document."""
     sectors = {s: {"name": s.title(), "group": "core", "value_added": va, "growth": g}
@@ -214,27 +220,22 @@ def _ema_function(**params: float) -> dict[str, np.ndarray]:
     return {sector: values[s] for s, sector in enumerate(SECTORS)}
 
 
-def _frozen(dist: stats.rv_continuous, kwargs: dict[str, float]):
-    return dist(**kwargs)
-
-
 def prepare_ema(draws: int, seed: int) -> Callable[[], np.ndarray]:
-    from ema_workbench import Model, RealParameter, SequentialEvaluator, TimeSeriesOutcome
-    from ema_workbench.em_framework.samplers import LHSSampler
+    from ema_workbench import Model, RealParameter, Samplers, SequentialEvaluator, TimeSeriesOutcome
 
     model_ = Model("peerbenchmark", function=_ema_function)
     # uniform: RealParameter(name, low, high); triangular: RealParameter.from_dist with the frozen
     # scipy distribution, which EMA's samplers map through its ppf
     model_.uncertainties = [
         RealParameter(parameter_name(uc, p), *getattr(uc, p)) if p != "midpoint"
-        else RealParameter.from_dist(parameter_name(uc, p), _frozen(*scipy_spec(uc, p)))
+        else RealParameter.from_dist(parameter_name(uc, p), scipy_frozen(uc, p))
         for uc in USE_CASES for p in PARAMS]
     model_.outcomes = [TimeSeriesOutcome(s) for s in SECTORS]
 
     def run() -> np.ndarray:
         np.random.seed(seed)  # noqa: NPY002 - EMA's LHS sampler draws from numpy's global state
         with SequentialEvaluator(model_) as evaluator:
-            _, outcomes = evaluator.perform_experiments(scenarios=draws, uncertainty_sampling=LHSSampler())
+            _, outcomes = evaluator.perform_experiments(scenarios=draws, uncertainty_sampling=Samplers.LHS)
         return np.stack([outcomes[s] for s in SECTORS], axis=1)
 
     return run
@@ -319,7 +320,7 @@ def main() -> None:
     parser.add_argument("--peer-draws", default=None,
                         help="draws for the per-draw peers (monaco, EMA), comma-separated sizes; "
                              "default: --draws")
-    parser.add_argument("--repeat", type=int, default=3, help="best of N for digimpact and SALib")
+    parser.add_argument("--repeat", type=int, default=3, help="best of N runs (default 3)")
     parser.add_argument("--one", choices=tuple(IMPLEMENTATIONS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -332,11 +333,13 @@ def main() -> None:
         per_draw = IMPLEMENTATIONS[impl][2]
         for n in peer_sizes if per_draw else [args.draws]:
             print(f"running {impl} at {n:,} draws ...", file=sys.stderr, flush=True)
-            rows.append(measure(impl, n, 1 if per_draw else args.repeat))
+            rows.append(measure(impl, n, args.repeat))
             if "error" in rows[-1]:
                 print(f"  {impl} failed: {rows[-1]['error']}", file=sys.stderr)
     failed = [r for r in rows if "error" in r]
     rows = [r for r in rows if "error" not in r]
+    if not rows or rows[0]["impl"] != "digimpact":
+        sys.exit("digimpact failed: " + "; ".join(r["error"] for r in failed))
     reference = rows[0]
     se = standard_errors({r["draws"] for r in rows})
     zmax = compare(rows[1:], reference, se)
