@@ -237,6 +237,13 @@ def _resolve(scenario: Scenario | str | Path, draws: int | None, seed: int | Non
     return scenario, draws, seed, sampler
 
 
+def _check(outputs: str, backend: str) -> None:
+    if outputs not in OUTPUTS:
+        raise ValueError(f"unknown outputs {outputs!r}; expected one of {', '.join(OUTPUTS)}")
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+
+
 def simulate(scenario: Scenario | str | Path, draws: int | None = None, seed: int | None = None,
              sampler: str | None = None, chunk_size: int | None = None,
              keep_use_cases: bool = False, progress: bool | None = None, outputs: str = "full",
@@ -285,10 +292,7 @@ def simulate(scenario: Scenario | str | Path, draws: int | None = None, seed: in
     ('draw', 'sector', 'year')
     """
     scenario, draws, seed, sampler = _resolve(scenario, draws, seed, sampler)
-    if outputs not in OUTPUTS:
-        raise ValueError(f"unknown outputs {outputs!r}; expected one of {', '.join(OUTPUTS)}")
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    _check(outputs, backend)
     plan = Plan.build(scenario, draws, seed, sampler)
     size = plan.default_chunk() if chunk_size is None else int(chunk_size)
     if size < 1:
@@ -311,11 +315,15 @@ def simulate(scenario: Scenario | str | Path, draws: int | None = None, seed: in
     return Results(build_dataset(scenario, out, draws=draws, seed=seed, sampler=sampler), scenario)
 
 
-def simulate_many(scenarios, backend: str = "dask", client=None, **kwargs) -> list[Results]:
+def simulate_many(scenarios, backend: str = "dask", client=None, draws: int | None = None,
+                  seed: int | None = None, sampler: str | None = None,
+                  chunk_size: int | None = None, keep_use_cases: bool = False,
+                  outputs: str = "full", progress: bool | None = None,
+                  lazy: bool = False) -> list[Results]:
     """Simulate several scenarios (variants, designs, calibration trials) in one go.
 
     With ``backend="dask"`` every chunk of every scenario is submitted to the same cluster at
-    once; ``kwargs`` are those of :func:`simulate` and apply to each scenario.
+    once; the other arguments are those of :func:`simulate` and apply to each scenario.
 
     Examples
     --------
@@ -326,15 +334,17 @@ def simulate_many(scenarios, backend: str = "dask", client=None, **kwargs) -> li
     >>> a.dataset.attrs["seed"], b.dataset.attrs["seed"]
     (2030, 3)
     """
-    if backend == "local" or kwargs.get("lazy"):
-        return [simulate(s, backend=backend, client=client, **kwargs) for s in scenarios]
+    common = {"draws": draws, "seed": seed, "sampler": sampler, "chunk_size": chunk_size,
+              "keep_use_cases": keep_use_cases, "outputs": outputs, "progress": progress}
+    if backend == "local" or lazy:
+        return [simulate(s, backend=backend, client=client, lazy=lazy, **common)
+                for s in scenarios]
     from . import distributed
 
-    resolved = [_resolve(s, kwargs.get("draws"), kwargs.get("seed"), kwargs.get("sampler"))
-                for s in scenarios]
-    keep, outputs = kwargs.get("keep_use_cases", False), kwargs.get("outputs", "full")
+    _check(outputs, backend)
+    resolved = [_resolve(s, draws, seed, sampler) for s in scenarios]
     plans = [Plan.build(*r) for r in resolved]
-    jobs = [(plan, r[1], kwargs.get("chunk_size") or plan.default_chunk(), keep, outputs)
+    jobs = [(plan, r[1], chunk_size or plan.default_chunk(), keep_use_cases, outputs)
             for plan, r in zip(plans, resolved, strict=True)]
     outs = distributed.run(jobs, client)
     return [Results(build_dataset(r[0], out, draws=r[1], seed=r[2], sampler=r[3]), r[0])
