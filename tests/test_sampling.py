@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import pickle
 
 import numpy as np
 import pytest
@@ -11,12 +12,14 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from digimpact.sampling import (
+    MAX_LHS_DRAWS,
     SAMPLERS,
     LatinHypercubeSampler,
     RandomSampler,
     SobolSampler,
     make_sampler,
     permutation,
+    round_tables,
     stream,
 )
 
@@ -146,38 +149,73 @@ def test_lhs_chunk_keeps_strata_of_the_whole_design():
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 37, 100, 255, 256, 257,
-                               1000, 1023, 1024, 1025, 4097, 65537])
+                               1000, 1023, 1024, 1025, 4097, 65537, 200_003])
 def test_permutation_is_a_bijection(n):
     rng = np.random.default_rng(n)
     for _ in range(3):
-        keys = rng.integers(0, 2**63, size=4, dtype=np.uint64)
-        p = permutation(np.arange(n), n, keys)
+        tables = round_tables(n, rng)
+        p = permutation(np.arange(n), n, tables)
         assert p.dtype == np.int64
         assert np.array_equal(np.sort(p), np.arange(n))
         # evaluated index by index (any slice) it gives the same values
         idx = rng.permutation(n)[: min(n, 50)]
-        np.testing.assert_array_equal(permutation(idx, n, keys), p[idx])
+        np.testing.assert_array_equal(permutation(idx, n, tables), p[idx])
 
 
-@pytest.mark.parametrize("n", [1, 6, 37, 1000])
-def test_permutation_rows_with_their_own_keys(n):
-    keys = np.random.default_rng(n).integers(0, 2**63, size=(5, 4), dtype=np.uint64)
+@pytest.mark.parametrize("n", [1, 6, 37, 1000, 70_001])
+def test_permutation_rows_with_their_own_tables(n):
+    rng = np.random.default_rng(n)
+    tables = np.stack([round_tables(n, rng) for _ in range(5)])
     index = np.broadcast_to(np.arange(n), (5, n))
-    p = permutation(index, n, keys)
+    p = permutation(index, n, tables)  # rows span several cache blocks when n is large
     assert p.shape == (5, n)
-    for row, row_keys in zip(p, keys, strict=True):
+    for row, row_tables in zip(p, tables, strict=True):
         assert np.array_equal(np.sort(row), np.arange(n))
-        np.testing.assert_array_equal(row, permutation(np.arange(n), n, row_keys))
+        np.testing.assert_array_equal(row, permutation(np.arange(n), n, row_tables))
     if n > 6:
-        assert len({tuple(row) for row in p}) == 5  # different keys, different permutations
+        assert len({tuple(row) for row in p}) == 5  # different tables, different permutations
 
 
-def test_permutation_depends_on_keys():
+def test_round_tables_layout():
+    # n = 1025 needs 11 bits: L = 2**6 = 64 and a = ceil(1025 / 64) = 17, a domain of 1088
+    t = round_tables(1025, np.random.default_rng(0), rounds=3)
+    assert t.shape == (3, 64) and t.dtype == np.intp
+    assert t[[0, 2]].min() >= 0 and t[[0, 2]].max() == 16  # Z_64 -> Z_17
+    assert t[1].min() >= 0 and t[1].max() < 64 and len(np.unique(t[1, :17])) > 10  # Z_17 -> Z_64
+    assert round_tables(1000, np.random.default_rng(0)).shape == (4, 32)  # 10 bits: 32 x 32
+    assert round_tables(1, np.random.default_rng(0)).shape == (4, 2)
+
+
+def test_permutation_rejects_tables_of_another_size():
+    with pytest.raises(ValueError, match=r"need shape \(R, 32\)"):
+        permutation(np.arange(10), 1000, round_tables(100, np.random.default_rng(0)))
+
+
+def test_lhs_draws_limit():
+    with pytest.raises(ValueError, match="at most 2147483648 draws"):
+        make_sampler("lhs", NAMES, 0, MAX_LHS_DRAWS + 1)
+    with pytest.raises(ValueError, match="1 to 2147483648 draws"):
+        round_tables(0, np.random.default_rng(0))
+
+
+def test_permutation_depends_on_tables():
     n = 1000
-    a = permutation(np.arange(n), n, np.arange(4, dtype=np.uint64))
-    b = permutation(np.arange(n), n, np.arange(1, 5, dtype=np.uint64))
+    a = permutation(np.arange(n), n, round_tables(n, np.random.default_rng(1)))
+    b = permutation(np.arange(n), n, round_tables(n, np.random.default_rng(2)))
     assert not np.array_equal(a, b)
     assert not np.array_equal(a, np.arange(n))
+
+
+def test_slices_in_any_order_and_after_pickling(kind):
+    """Samplers keep generators where the last slice ended; reading backwards, repeating a
+    slice, or reading from a pickled copy (as a dask worker does) gives the same points."""
+    draws = 400
+    sampler = make_sampler(kind, NAMES, seed=21, draws=draws)
+    full = make_sampler(kind, NAMES, seed=21, draws=draws).uniforms(0, draws)
+    for a, b in [(300, 400), (0, 50), (50, 120), (50, 120), (120, 300), (10, 20)]:
+        np.testing.assert_array_equal(sampler.uniforms(a, b), full[:, a:b])
+    copy = pickle.loads(pickle.dumps(sampler))
+    np.testing.assert_array_equal(copy.uniforms(200, 260), full[:, 200:260])
 
 
 def test_uniform_marginals(kind):

@@ -9,6 +9,7 @@ parsed objects (:class:`Sector`, :class:`UseCase`, ...) are views of it.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import html
 import itertools
@@ -346,7 +347,7 @@ class Scenario:
     def years(self) -> range:
         return self.meta.years
 
-    @property
+    @functools.cached_property
     def hash(self) -> str:
         """SHA-256 of the canonical document: equal for equal models, whatever the files."""
         text = json.dumps(dict(self.document), sort_keys=True, separators=(",", ":"))
@@ -440,9 +441,13 @@ class Scenario:
         """A deep copy of the document."""
         return copy.deepcopy(dict(self.document))
 
+    @functools.cached_property
+    def _toml(self) -> str:
+        return tomli_w.dumps(self.to_dict())
+
     def to_toml(self, path: str | Path | None = None) -> str:
         """The document as TOML text (written atomically to ``path`` if given)."""
-        text = tomli_w.dumps(self.to_dict())
+        text = self._toml
         if path is not None:
             from .results import atomic_write
 
