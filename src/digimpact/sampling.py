@@ -105,22 +105,26 @@ class Sampler:
     def _points(self, start: int, stop: int) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _stream_uniforms(self, purpose: int, start: int, stop: int) -> np.ndarray:
-        """Doubles ``start .. stop-1`` of every name's ``purpose`` stream, ``(len(names), n)``.
+    def _generator(self, name: str, purpose: int, position: int, size: int) -> np.random.Generator:
+        """The generator of ``name``'s ``purpose`` stream at output ``position``, for the caller
+        to read ``size`` doubles from at once (one 64-bit output per double).
 
-        Double ``i`` is the ``i``-th output of the name's PCG64 stream (one 64-bit output per
-        double), so a slice is read by advancing the stream. Each thread keeps its generators
-        where its last slice ended: reading chunks in order costs no re-seeding.
+        Each thread keeps its generators where they stop, so reading on costs no re-seeding.
         """
         cursors = self._local.__dict__.setdefault(purpose, {})
+        gen, pos = cursors.get(name, (None, 0))
+        if gen is None or pos > position:
+            gen, pos = np.random.Generator(np.random.PCG64(stream(self.seed, name, purpose))), 0
+        gen.bit_generator.advance(position - pos)
+        cursors[name] = (gen, position + size)
+        return gen
+
+    def _stream_uniforms(self, purpose: int, start: int, stop: int, skip: int = 0) -> np.ndarray:
+        """Doubles ``skip + start .. skip + stop - 1`` of every name's ``purpose`` stream,
+        shape ``(len(names), stop - start)``."""
         out = np.empty((len(self.names), stop - start))
         for row, name in zip(out, self.names, strict=True):
-            gen, pos = cursors.get(name, (None, 0))
-            if gen is None or pos > start:
-                gen, pos = np.random.Generator(np.random.PCG64(stream(self.seed, name, purpose))), 0
-            gen.bit_generator.advance(start - pos)
-            gen.random(out=row)
-            cursors[name] = (gen, stop)
+            self._generator(name, purpose, skip + start, stop - start).random(out=row)
         return out
 
 
@@ -161,12 +165,10 @@ def round_tables(n: int, rng: np.random.Generator, rounds: int = ROUNDS) -> np.n
 def _feistel(high: np.ndarray, low: np.ndarray, offset: np.ndarray, flat: np.ndarray,
              wrap: np.ndarray, width: int, rounds: int) -> None:
     """Feistel rounds on ``(high, low)`` in place; ``flat[offset + r * width + v]`` is ``F_r(v)``
-    and ``wrap[v] = v mod a``."""
+    and ``wrap[v] = v mod a``. ``offset`` broadcasts against ``high`` (one per row)."""
     at, f = np.empty(high.shape, dtype=np.intp), np.empty(high.shape, dtype=np.intp)
     for r in range(rounds):
-        np.add(low if r % 2 == 0 else high, offset, out=at)
-        if r:
-            at += r * width
+        np.add(low if r % 2 == 0 else high, offset + r * width, out=at)
         np.take(flat, at, out=f)
         if r % 2 == 0:  # high <- (high + F_r(low)) mod a
             f += high
@@ -247,19 +249,24 @@ class LatinHypercubeSampler(Sampler):
             raise ValueError(f"a Latin hypercube takes at most {MAX_LHS_DRAWS} draws, not {draws}")
         super().__init__(names, seed, draws)
         self._tables: np.ndarray | None = None
+        self._skip = ROUNDS << _domain(self.draws)[1]  # stream outputs taken by the tables
 
     def tables(self) -> np.ndarray:
-        """Round tables of every name's permutation, ``(len(names), ROUNDS, L)`` (built once)."""
+        """Round tables of every name's permutation, ``(len(names), ROUNDS, L)`` (built once).
+
+        They are the first ``ROUNDS L`` outputs of the name's stream; the jitter of draw ``i``
+        is output ``ROUNDS L + i``.
+        """
         if self._tables is None:
-            self._tables = np.stack([
-                round_tables(self.draws, np.random.Generator(np.random.PCG64(
-                    stream(self.seed, name, purpose=1)))) for name in self.names])
+            self._tables = np.stack([round_tables(self.draws, self._generator(name, 1, 0, self._skip))
+                                     for name in self.names])
         return self._tables
 
     def _points(self, start: int, stop: int) -> np.ndarray:
         index = np.broadcast_to(np.arange(start, stop), (len(self.names), stop - start))
-        out = self._stream_uniforms(2, start, stop)  # jitter inside the stratum
-        out += permutation(index, self.draws, self.tables())
+        strata = permutation(index, self.draws, self.tables())
+        out = self._stream_uniforms(1, start, stop, skip=self._skip)  # jitter inside the stratum
+        out += strata
         out /= self.draws
         return out
 
