@@ -198,6 +198,19 @@ def test_lhs_draws_limit():
         round_tables(0, np.random.default_rng(0))
 
 
+def test_long_and_short_rows_give_the_same_permutation():
+    """Rows of 4,096 values or more are permuted one at a time, shorter ones in blocks of rows:
+    a long slice equals the same draws read in short slices."""
+    draws = 9000
+    sampler = make_sampler("lhs", [f"p{i}" for i in range(7)], seed=4, draws=draws)
+    long = sampler.uniforms(0, draws)
+    short = np.concatenate([sampler.uniforms(a, min(a + 700, draws)) for a in range(0, draws, 700)],
+                           axis=1)
+    np.testing.assert_array_equal(long, short)
+    for row in long:
+        assert sorted(np.floor(row * draws).astype(int).tolist()) == list(range(draws))
+
+
 def test_permutation_depends_on_tables():
     n = 1000
     a = permutation(np.arange(n), n, round_tables(n, np.random.default_rng(1)))

@@ -39,10 +39,9 @@ References
 from __future__ import annotations
 
 import hashlib
-import itertools
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy.stats import qmc
@@ -59,7 +58,8 @@ ROUNDS = 4
 """Feistel rounds of the Latin hypercube's permutations (four make a strong pseudo-random one)."""
 MAX_LHS_DRAWS = 2**31
 """Largest number of draws of a Latin hypercube."""
-_BLOCK = 2**16  # permutation values per cache-resident block
+_BLOCK = 2**16  # permutation values per cache-resident block of short rows
+_LONG_ROW = 4096  # rows at least this long are permuted one at a time
 
 
 def _name_key(name: str) -> int:
@@ -162,19 +162,17 @@ def round_tables(n: int, rng: np.random.Generator, rounds: int = ROUNDS) -> np.n
     return (rng.random((rounds, 1 << lo)) * high).astype(np.intp)  # floor(u high): uniform
 
 
-def _feistel(high: np.ndarray, low: np.ndarray, offset: np.ndarray, flat: np.ndarray,
-             wrap: np.ndarray, width: int, rounds: int) -> None:
-    """Feistel rounds on ``(high, low)`` in place; ``flat[offset + r * width + v]`` is ``F_r(v)``
-    and ``wrap[v] = v mod a``. ``offset`` broadcasts against ``high`` (one per row)."""
-    at, f = np.empty(high.shape, dtype=np.intp), np.empty(high.shape, dtype=np.intp)
+def _feistel(high: np.ndarray, low: np.ndarray, look_up: Callable[[int, np.ndarray], np.ndarray],
+             wrap: np.ndarray, rounds: int) -> None:
+    """Feistel rounds on ``(high, low)`` in place; ``look_up(r, v)`` is ``F_r(v)`` and
+    ``wrap[v] = v mod a``."""
     for r in range(rounds):
-        np.add(low if r % 2 == 0 else high, offset + r * width, out=at)
-        np.take(flat, at, out=f)
         if r % 2 == 0:  # high <- (high + F_r(low)) mod a
+            f = look_up(r, low)
             f += high
             np.take(wrap, f, out=high)
         else:  # low <- low xor F_r(high)
-            low ^= f
+            low ^= look_up(r, high)
 
 
 def permutation(index: np.ndarray, n: int, tables: np.ndarray) -> np.ndarray:
@@ -197,8 +195,9 @@ def permutation(index: np.ndarray, n: int, tables: np.ndarray) -> np.ndarray:
     (four such rounds make a strong pseudo-random permutation; Luby and Rackoff, 1988).
     Values that land in ``[n, a L)`` (fewer than ``L``, about ``1 / sqrt(n)`` of them) go
     through the rounds again until they fall in ``range(n)`` (cycle walking), so the result is
-    a bijection of ``range(n)``. Each value costs a few table look-ups and no hashing; values
-    are computed in blocks that stay in the processor's cache.
+    a bijection of ``range(n)``. Each value costs a few table look-ups and no hashing; long rows
+    are computed one at a time (their tables stay in the processor's cache), short ones in
+    blocks of rows.
 
     Examples
     --------
@@ -211,31 +210,40 @@ def permutation(index: np.ndarray, n: int, tables: np.ndarray) -> np.ndarray:
     if tables.ndim not in (2, 3) or tables.shape[-1] != 1 << lo:
         raise ValueError(f"tables for n = {n} need shape (R, {1 << lo}) or (P, R, {1 << lo})")
     rounds, width = tables.shape[-2:]
-    flat, wrap = tables.reshape(-1), np.arange(2 * a, dtype=np.intp) % a
     flat_input, index = np.ndim(index) == 1, np.atleast_2d(index)
-    out = np.empty(index.shape, dtype=np.int64)
-    rows = np.arange(index.shape[0], dtype=np.intp)[:, None] * (rounds * width)
-    if tables.ndim == 2:
-        rows[:] = 0
+    per_row = tables.reshape(-1, rounds, width)  # (P or 1, R, L)
+    flat, wrap = per_row.reshape(-1), np.arange(2 * a, dtype=np.intp) % a
+    row_offset = np.arange(index.shape[0], dtype=np.intp)[:, None] * (rounds * width)
+    if per_row.shape[0] == 1:
+        row_offset[:] = 0
+
+    def at_offset(offset: np.ndarray) -> Callable[[int, np.ndarray], np.ndarray]:
+        return lambda r, v: flat.take(v + (offset + r * width))
+
+    out = np.empty(index.shape, dtype=np.intp)
     m = index.shape[1]
-    step_cols = max(1, min(m, _BLOCK))
-    step_rows = max(1, _BLOCK // max(1, step_cols))
-    for r0, c0 in itertools.product(range(0, index.shape[0], step_rows), range(0, m, step_cols)):
-        block = np.array(index[r0:r0 + step_rows, c0:c0 + step_cols], dtype=np.intp)
-        offset = rows[r0:r0 + step_rows]
-        high, low = block >> lo, block & (width - 1)
-        _feistel(high, low, offset, flat, wrap, width, rounds)
-        np.left_shift(high, lo, out=block)
-        block |= low
-        walk = np.flatnonzero(block >= n)
-        while walk.size:  # cycle walking: stay a bijection of range(n)
-            values = block.flat[walk]
-            high, low = values >> lo, values & (width - 1)
-            _feistel(high, low, offset[walk // block.shape[1], 0], flat, wrap, width, rounds)
-            values = (high << lo) | low
-            block.flat[walk] = values
-            walk = walk[values >= n]
-        out[r0:r0 + step_rows, c0:c0 + step_cols] = block
+    if m >= _LONG_ROW:  # one row at a time
+        for p in range(index.shape[0]):
+            own = per_row[p % per_row.shape[0]]
+            high, low = index[p] >> lo, index[p] & (width - 1)
+            _feistel(high, low, lambda r, v, own=own: own[r].take(v), wrap, rounds)
+            np.left_shift(high, lo, out=out[p])
+            out[p] |= low
+    else:  # blocks of rows, each value's tables found by its row's offset
+        step = max(1, _BLOCK // max(1, m))
+        for r0 in range(0, index.shape[0], step):
+            high, low = index[r0:r0 + step] >> lo, index[r0:r0 + step] & (width - 1)
+            _feistel(high, low, at_offset(row_offset[r0:r0 + step]), wrap, rounds)
+            np.left_shift(high, lo, out=out[r0:r0 + step])
+            out[r0:r0 + step] |= low
+    walk = np.flatnonzero(out >= n)
+    while walk.size:  # cycle walking: stay a bijection of range(n)
+        values = out.flat[walk]
+        high, low = values >> lo, values & (width - 1)
+        _feistel(high, low, at_offset(row_offset[walk // max(1, m), 0]), wrap, rounds)
+        values = (high << lo) | low
+        out.flat[walk] = values
+        walk = walk[values >= n]
     return out[0] if flat_input else out
 
 
