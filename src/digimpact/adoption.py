@@ -215,13 +215,16 @@ class Curve:
     """A curve kind as scenario files name it: its function and its parameters.
 
     ``domains`` maps each uncertain parameter to ``"year"``, ``"share"`` (in [0, 1]),
-    ``"positive"`` or ``"nonnegative"``; ``defaults`` gives the optional ones.
+    ``"positive"`` or ``"nonnegative"``; ``defaults`` gives the optional ones. The curve is
+    proportional to its ``level`` parameter (the ceiling, or a table's scale), so the engine
+    may fold a use case's value weight into it.
     """
 
     function: Any
     domains: Mapping[str, str]
     defaults: Mapping[str, float]
     fixed: tuple[str, ...] = ()
+    level: str = "ceiling"
 
     def __call__(self, t: ArrayLike, **params: Any) -> np.ndarray:
         return self.function(t, **params)
@@ -236,6 +239,6 @@ CURVES: dict[str, Curve] = {
                       {"ceiling": 1.0}),
     "linear": Curve(linear, {"start": "year", "end": "year", "ceiling": "share"}, {"ceiling": 1.0}),
     "step": Curve(step, {"year": "year", "ceiling": "share"}, {"ceiling": 1.0}),
-    "table": Curve(table, {"scale": "nonnegative"}, {"scale": 1.0}, fixed=("points",)),
+    "table": Curve(table, {"scale": "nonnegative"}, {"scale": 1.0}, fixed=("points",), level="scale"),
 }
 """Curve kinds by the name used in scenario files (``adoption.kind``)."""

@@ -80,6 +80,11 @@ class Distribution:
         return self.frozen is None
 
     @property
+    def family(self) -> str:
+        """Name of the scipy.stats family behind the draws (``""`` for a fixed value)."""
+        return "" if self.is_fixed else self.frozen.dist.name
+
+    @property
     def value(self) -> float:
         """The fixed value (``nan`` for an uncertain parameter)."""
         return float(self.spec["value"]) if self.is_fixed else math.nan
@@ -258,8 +263,8 @@ class BatchPPF:
 
     def __init__(self, dists: Sequence[Distribution]) -> None:
         self.size = len(dists)
-        self.fixed_rows = [i for i, d in enumerate(dists) if d.is_fixed]
-        self.fixed_values = np.array([dists[i].value for i in self.fixed_rows])[:, None]
+        self.fixed_rows = _rows([i for i, d in enumerate(dists) if d.is_fixed])
+        self.fixed_values = np.array([d.value for d in dists if d.is_fixed])[:, None]
         families: dict[str, tuple[Any, list[int], list[tuple[float, ...]]]] = {}
         for i, d in enumerate(dists):
             if not d.is_fixed:
@@ -271,7 +276,7 @@ class BatchPPF:
         self.families = []
         for family, rows, args in families.values():
             columns = np.asarray(args, dtype=float).T[:, :, None]
-            self.families.append((family, np.array(rows), columns[:-2], columns[-2], columns[-1]))
+            self.families.append((family, _rows(rows), columns[:-2], columns[-2], columns[-1]))
 
     def __call__(self, q: np.ndarray) -> np.ndarray:
         out = np.empty(q.shape, dtype=float)
@@ -280,11 +285,20 @@ class BatchPPF:
             # scipy's standardised quantile function: parameters were validated by parse() and
             # samplers return points inside (0, 1), so the public ppf's checks (4x the cost of
             # the arithmetic) are skipped; tests check equality with the public ppf
-            x = np.asarray(family._ppf(q[rows], *shapes), dtype=float)
-            x *= scale
-            x += loc
-            out[rows] = x
+            x = family._ppf(q[rows], *shapes)
+            if isinstance(rows, slice):  # out[rows] is a view: no scatter
+                np.multiply(x, scale, out=out[rows])
+                out[rows] += loc
+            else:
+                out[rows] = x * scale + loc
         return out
+
+
+def _rows(rows: list[int]) -> slice | np.ndarray:
+    """Row indices as a slice when they are consecutive (views instead of copies)."""
+    if rows and rows == list(range(rows[0], rows[0] + len(rows))):
+        return slice(rows[0], rows[0] + len(rows))
+    return np.array(rows, dtype=int)
 
 
 def batch_ppf(dists: Sequence[Distribution], q: np.ndarray) -> np.ndarray:

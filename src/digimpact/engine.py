@@ -70,9 +70,11 @@ class Plan:
     @classmethod
     def build(cls, scenario: Scenario, draws: int, seed: int, sampler: str) -> Plan:
         params = scenario.parameters()
-        names = sorted(params)
+        # rows grouped by distribution family, so that each family's quantile function reads
+        # and writes one slice; the uncertain parameters stay in name order
+        names = sorted(params, key=lambda n: (params[n].family, n))
         row = {n: i for i, n in enumerate(names)}
-        uncertain = [n for n in names if not params[n].is_fixed]
+        uncertain = sorted(n for n in names if not params[n].is_fixed)
         uc_ids = list(scenario.use_cases)
         sectors = list(scenario.sectors)
         measure = scenario.meta.base_measure
@@ -126,7 +128,7 @@ class Plan:
 
     def values_at(self, u: np.ndarray) -> np.ndarray:
         """Parameter values at uniform points ``u`` of the uncertain parameters ``(U, n)``."""
-        full = np.full((len(self.names), u.shape[1]), 0.5)
+        full = np.empty((len(self.names), u.shape[1]))  # rows of fixed parameters are not read
         full[self.uncertain_rows] = u
         return self.ppf(full)
 
@@ -178,13 +180,16 @@ class Plan:
         kept = {"adoption": np.empty(shape), "use_case_value": np.empty(shape)} if keep_use_cases else {}
         sector_value = np.zeros((self.base.shape[0], n, n_y))
         step = max(1, BLOCK_ELEMENTS // max(1, n * n_y))
+        fold = not keep_use_cases and ceiling is None  # weight x curve = curve with level x weight
         for g in self.groups:
             for i in range(0, len(g.positions), step):
                 positions = g.positions[i:i + step]
-                block = self._adoption(g, slice(i, i + step), values, speed, ceiling)
+                block = self._adoption(g, slice(i, i + step), values, speed, ceiling,
+                                       weight[positions] if fold else None)
                 if keep_use_cases:
                     kept["adoption"][positions] = block
-                block *= weight[positions][..., None]
+                if not fold:
+                    block *= weight[positions][..., None]
                 if keep_use_cases:
                     kept["use_case_value"][positions] = block * self.base[self.sector_of[positions], None, :]
                 for u, row in zip(positions, block, strict=True):
@@ -194,14 +199,17 @@ class Plan:
                 **{k: v.transpose(1, 0, 2) for k, v in kept.items()}}
 
     def _adoption(self, g: _CurveGroup, members: slice, values: np.ndarray, speed: np.ndarray | None,
-                  ceiling: np.ndarray | None) -> np.ndarray:
-        """Adoption of the use cases ``g.positions[members]``, shape ``(B, n, Y)`` (a fresh array)."""
+                  ceiling: np.ndarray | None, weight: np.ndarray | None = None) -> np.ndarray:
+        """Adoption of the use cases ``g.positions[members]``, shape ``(B, n, Y)`` (a fresh array),
+        times ``weight`` ``(B, n)`` if given (folded into the curve's level parameter)."""
         positions, years = g.positions[members], self.years
         t = years
         if speed is not None:  # the clock runs `speed` times faster from the first year
             t = speed[positions][..., None] * (years - years[0])
             t += years[0]
         kwargs = {p: values[rows[members]] for p, rows in g.rows.items()}
+        if weight is not None:
+            kwargs[g.curve.level] *= weight
         if g.points is not None:
             kwargs["points"] = g.points
         adoption = g.curve(t, **kwargs)
