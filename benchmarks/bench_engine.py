@@ -10,7 +10,8 @@ functions, one broadcast logistic and an ``einsum`` over use cases (the straight
 the processor's cache (what an expert would write).
 
 Each measurement runs in its own process so that peak resident memory (``ru_maxrss``) is that
-implementation's alone.
+implementation's alone; the processes run in interleaved rounds (every implementation once per
+round) so that a slow phase of a shared machine affects all of them alike.
 
 Usage::
 
@@ -167,28 +168,34 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=100_000)
     parser.add_argument("--use-cases", type=int, default=100)
     parser.add_argument("--sectors", type=int, default=10)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=3, help="best of N runs in each process")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved rounds over the implementations, each in a fresh process")
     parser.add_argument("--one", choices=("digimpact", *IMPLEMENTATIONS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         print(json.dumps(_measure(args.one, args.draws, args.use_cases, args.sectors, args.repeat)))
         return
-    rows = {}
-    for impl in ("digimpact", *IMPLEMENTATIONS):
-        cmd = [sys.executable, __file__, "--one", impl, "--draws", str(args.draws), "--use-cases",
-               str(args.use_cases), "--sectors", str(args.sectors), "--repeat", str(args.repeat)]
-        rows[impl] = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    runs: dict[str, list[dict]] = {impl: [] for impl in ("digimpact", *IMPLEMENTATIONS)}
+    for _ in range(args.rounds):  # interleaved: every implementation sees the same machine phases
+        for impl, done in runs.items():
+            cmd = [sys.executable, __file__, "--one", impl, "--draws", str(args.draws), "--use-cases",
+                   str(args.use_cases), "--sectors", str(args.sectors), "--repeat", str(args.repeat)]
+            done.append(json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout))
+    rows = {impl: {**min(done, key=lambda r: r["seconds"]), "rounds": [r["seconds"] for r in done],
+                   "peak_rss_mib": max(r["peak_rss_mib"] for r in done)} for impl, done in runs.items()}
     d = rows["digimpact"]
     same = {k: abs(d["checksum"] - r["checksum"]) <= 1e-9 * abs(r["checksum"]) for k, r in rows.items()}
     evals = args.draws * args.use_cases * len(YEARS)
     print(f"job: {args.use_cases} use cases x {args.sectors} sectors x {len(YEARS)} years, "
           f"{args.draws:,} draws ({evals:.2e} use-case-year evaluations); same results: {all(same.values())}")
-    print(f"| implementation | time (s, best of {args.repeat}) | peak RSS (MiB) | evaluations / s "
-          "| digimpact's time / this |")
-    print("|---|---|---|---|---|")
+    print(f"| implementation | time (s, best of {args.repeat} x {args.rounds} rounds) | peak RSS (MiB) "
+          "| evaluations / s | digimpact's time / this | in each round |")
+    print("|---|---|---|---|---|---|")
     for r in rows.values():
+        each = " / ".join(f"{a / b:.2f}" for a, b in zip(d["rounds"], r["rounds"], strict=True))
         print(f"| {r['impl']} | {r['seconds']:.2f} | {r['peak_rss_mib']:.0f} | {evals / r['seconds']:.2e} "
-              f"| {d['seconds'] / r['seconds']:.2f} |")
+              f"| {d['seconds'] / r['seconds']:.2f} | {each} |")
     if not all(same.values()):
         sys.exit("results differ: " + ", ".join(k for k, v in same.items() if not v))
 
