@@ -29,6 +29,7 @@ import sys
 import time
 
 import numpy as np
+from rounds import interleaved
 
 YEARS = np.arange(2020, 2031, dtype=float)
 
@@ -176,14 +177,12 @@ def main() -> None:
     if args.one:
         print(json.dumps(_measure(args.one, args.draws, args.use_cases, args.sectors, args.repeat)))
         return
-    runs: dict[str, list[dict]] = {impl: [] for impl in ("digimpact", *IMPLEMENTATIONS)}
-    for _ in range(args.rounds):  # interleaved: every implementation sees the same machine phases
-        for impl, done in runs.items():
-            cmd = [sys.executable, __file__, "--one", impl, "--draws", str(args.draws), "--use-cases",
-                   str(args.use_cases), "--sectors", str(args.sectors), "--repeat", str(args.repeat)]
-            done.append(json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout))
-    rows = {impl: {**min(done, key=lambda r: r["seconds"]), "rounds": [r["seconds"] for r in done],
-                   "peak_rss_mib": max(r["peak_rss_mib"] for r in done)} for impl, done in runs.items()}
+    def measure(impl: str) -> dict:
+        cmd = [sys.executable, __file__, "--one", impl, "--draws", str(args.draws), "--use-cases",
+               str(args.use_cases), "--sectors", str(args.sectors), "--repeat", str(args.repeat)]
+        return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+
+    rows = interleaved(("digimpact", *IMPLEMENTATIONS), args.rounds, measure)
     d = rows["digimpact"]
     same = {k: abs(d["checksum"] - r["checksum"]) <= 1e-9 * abs(r["checksum"]) for k, r in rows.items()}
     evals = args.draws * args.use_cases * len(YEARS)
@@ -193,7 +192,8 @@ def main() -> None:
           "| evaluations / s | digimpact's time / this | in each round |")
     print("|---|---|---|---|---|---|")
     for r in rows.values():
-        each = " / ".join(f"{a / b:.2f}" for a, b in zip(d["rounds"], r["rounds"], strict=True))
+        each = " / ".join(f"{a / b:.2f}" for a, b in zip(d["round_seconds"], r["round_seconds"],
+                                                         strict=True))
         print(f"| {r['impl']} | {r['seconds']:.2f} | {r['peak_rss_mib']:.0f} | {evals / r['seconds']:.2e} "
               f"| {d['seconds'] / r['seconds']:.2f} | {each} |")
     if not all(same.values()):

@@ -53,6 +53,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from rounds import interleaved
 from scipy import stats
 
 YEARS = np.arange(2020, 2031, dtype=float)
@@ -288,18 +289,6 @@ def measure(impl: str, draws: int, repeat: int) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def best_of(runs: list[dict]) -> dict:
-    """One implementation's rounds: the fastest time, every round's time, the largest RSS."""
-    ok = [r for r in runs if "error" not in r]
-    if len(ok) < len(runs):
-        return next(r for r in runs if "error" in r)
-    best = dict(min(ok, key=lambda r: r["seconds"]))
-    best["round_seconds"] = [r["seconds"] for r in ok]
-    for key in ("peak_rss_mib", "worker_peak_rss_mib"):
-        best[key] = max(r[key] for r in ok)
-    return best
-
-
 def standard_errors(sizes: set[int]) -> dict[int, np.ndarray]:
     """Monte Carlo standard error of ``key_quantiles`` at each sample size: the spread of
     digimpact's estimate over SE_SEEDS seeds (LHS)."""
@@ -348,14 +337,8 @@ def main() -> None:
     peer_sizes = [int(n) for n in args.peer_draws.split(",")] if args.peer_draws else [args.draws]
     jobs = [(impl, n) for impl in impls
             for n in (peer_sizes if IMPLEMENTATIONS[impl][2] else [args.draws])]
-    runs: dict[tuple[str, int], list[dict]] = {job: [] for job in jobs}
-    for k in range(args.rounds):  # interleaved: every implementation sees the same machine phases
-        for impl, n in jobs:
-            print(f"round {k + 1}/{args.rounds}: {impl} at {n:,} draws ...", file=sys.stderr, flush=True)
-            runs[impl, n].append(measure(impl, n, args.repeat))
-            if "error" in runs[impl, n][-1]:
-                print(f"  {impl} failed: {runs[impl, n][-1]['error']}", file=sys.stderr)
-    rows = [best_of(r) for r in runs.values()]
+    rows = list(interleaved(jobs, args.rounds, lambda job: measure(*job, args.repeat),
+                            lambda job: f"{job[0]} at {job[1]:,} draws").values())
     failed = [r for r in rows if "error" in r]
     rows = [r for r in rows if "error" not in r]
     if not rows or rows[0]["impl"] != "digimpact":
@@ -367,9 +350,6 @@ def main() -> None:
     per_10k = 10_000 / reference["draws"]
     base = reference["seconds"] * per_10k
 
-    def per_10k_of(r: dict) -> float:
-        return 10_000 / r["draws"]
-
     print(f"\njob: {N_USE_CASES} use cases x {len(SECTORS)} sectors x {len(YEARS)} years, "
           f"{3 * N_USE_CASES} uncertain parameters, LHS; reference {reference['draws']:,} draws\n")
     print("| implementation | draws run | time (s) | time per 10,000 draws (s) | ratio to digimpact "
@@ -378,7 +358,7 @@ def main() -> None:
     for r in rows:
         t10k = r["seconds"] * 10_000 / r["draws"]
         note = " (extrapolated)" if r["draws"] < 10_000 else ""
-        rounds = " / ".join(f"{t * per_10k_of(r) / (d * per_10k):.1f}"
+        rounds = " / ".join(f"{t * 10_000 / r['draws'] / (d * per_10k):.1f}"
                             for t, d in zip(r["round_seconds"], reference["round_seconds"], strict=True))
         rss = f"{r['peak_rss_mib']:.0f}"
         if r["worker_peak_rss_mib"] > 0:

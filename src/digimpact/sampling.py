@@ -213,29 +213,26 @@ def permutation(index: np.ndarray, n: int, tables: np.ndarray) -> np.ndarray:
     flat_input, index = np.ndim(index) == 1, np.atleast_2d(index)
     per_row = tables.reshape(-1, rounds, width)  # (P or 1, R, L)
     flat, wrap = per_row.reshape(-1), np.arange(2 * a, dtype=np.intp) % a
-    row_offset = np.arange(index.shape[0], dtype=np.intp)[:, None] * (rounds * width)
-    if per_row.shape[0] == 1:
-        row_offset[:] = 0
+    shared = per_row.shape[0] == 1  # one permutation for every row
+    row_offset = np.arange(index.shape[0], dtype=np.intp)[:, None] * (0 if shared else rounds * width)
 
     def at_offset(offset: np.ndarray) -> Callable[[int, np.ndarray], np.ndarray]:
         return lambda r, v: flat.take(v + (offset + r * width))
 
     out = np.empty(index.shape, dtype=np.intp)
     m = index.shape[1]
-    if m >= _LONG_ROW:  # one row at a time
-        for p in range(index.shape[0]):
-            own = per_row[p % per_row.shape[0]]
-            high, low = index[p] >> lo, index[p] & (width - 1)
-            _feistel(high, low, lambda r, v, own=own: own[r].take(v), wrap, rounds)
-            np.left_shift(high, lo, out=out[p])
-            out[p] |= low
-    else:  # blocks of rows, each value's tables found by its row's offset
-        step = max(1, _BLOCK // max(1, m))
-        for r0 in range(0, index.shape[0], step):
-            high, low = index[r0:r0 + step] >> lo, index[r0:r0 + step] & (width - 1)
-            _feistel(high, low, at_offset(row_offset[r0:r0 + step]), wrap, rounds)
-            np.left_shift(high, lo, out=out[r0:r0 + step])
-            out[r0:r0 + step] |= low
+    step = 1 if m >= _LONG_ROW else max(1, _BLOCK // max(1, m))  # rows per block
+    for r0 in range(0, index.shape[0], step):
+        block = slice(r0, r0 + step)
+        if step == 1:  # a long row: look up in its own tables, which stay in cache
+            own = per_row[0 if shared else r0]
+            look_up = lambda r, v, own=own: own[r].take(v)  # noqa: E731
+        else:  # a block of short rows: each value's tables found by its row's offset
+            look_up = at_offset(row_offset[block])
+        high, low = index[block] >> lo, index[block] & (width - 1)
+        _feistel(high, low, look_up, wrap, rounds)
+        np.left_shift(high, lo, out=out[block])
+        out[block] |= low
     walk = np.flatnonzero(out >= n)
     while walk.size:  # cycle walking: stay a bijection of range(n)
         values = out.flat[walk]
