@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["ScenarioError", "did_you_mean"]
+__all__ = ["BackendError", "ScenarioError", "SimulationError", "UsageError", "did_you_mean"]
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -51,3 +51,37 @@ class ScenarioError(ValueError):
 
     def __reduce__(self):  # keep pickling (dask, multiprocessing) faithful
         return (type(self), (self.message, self.path, self.file))
+
+
+class UsageError(ValueError):
+    """An option, or a combination of options, that cannot work as given.
+
+    Raised before any work starts: an unknown choice, a draw count whose memory estimate
+    exceeds the machine's, a seed that cannot be stored, a year outside the horizon. The
+    message says what to do instead.
+
+    Examples
+    --------
+    >>> str(UsageError("draws must be >= 1"))
+    'draws must be >= 1'
+    """
+
+
+class SimulationError(ArithmeticError):
+    """A valid scenario produced numbers that are not finite (named by use case and parameter).
+
+    Examples
+    --------
+    >>> isinstance(SimulationError("value of use case 'a' is inf"), ArithmeticError)
+    True
+    """
+
+
+class BackendError(RuntimeError):
+    """The dask scheduler could not be reached, or a worker or the scheduler failed mid-run.
+
+    Examples
+    --------
+    >>> str(BackendError("no dask scheduler answered at tcp://127.0.0.1:1 within 10 s"))
+    'no dask scheduler answered at tcp://127.0.0.1:1 within 10 s'
+    """
