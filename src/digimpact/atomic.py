@@ -67,7 +67,8 @@ def signals_honoured(defer: bool = False) -> Iterator[None]:
     default and ignored dispositions are left alone. Each guarded signal is recorded and passed
     on to its handler at once, so the exception it raises interrupts the block as usual. If
     that exception is swallowed on the way (a library's cleanup callback catches it), the
-    handler runs again when the block ends, so the interruption is not lost. With ``defer``,
+    handler runs again when the block ends, so the interruption is not lost; if it surfaces as
+    another exception, the handler's exception is raised instead. With ``defer``,
     handlers run only when the block ends: for short steps that must not be cut in two, such
     as the renames of :func:`replace_folder`. Outside the main thread the block runs unguarded
     (Python delivers signals to the main thread only).
@@ -81,18 +82,29 @@ def signals_honoured(defer: bool = False) -> Iterator[None]:
         yield
         return
     received: list[int] = []
+    raised: list[BaseException] = []
     previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
     guarded = {sig: handler for sig, handler in previous.items() if callable(handler)}
 
     def record(signum: int, frame) -> None:
         received.append(signum)
         if not defer:
-            guarded[signum](signum, frame)
+            try:
+                guarded[signum](signum, frame)
+            except BaseException as exc:
+                raised.append(exc)
+                raise
 
     for sig in guarded:
         signal.signal(sig, record)
     try:
         yield
+    except BaseException as exc:
+        if received and not any(exc is r for r in raised):
+            # the interruption surfaced as another error (h5py turns it into a KeyError when
+            # it lands in its cleanup): report the interruption
+            guarded[received[0]](received[0], None)
+        raise
     finally:
         for sig, handler in guarded.items():
             signal.signal(sig, handler)

@@ -24,7 +24,7 @@ __all__ = ["Reproduction", "reproduce"]
 class Reproduction:
     """Stored results, their re-run, and how the two differ variable by variable.
 
-    ``variables`` is indexed by variable name with columns ``values`` (how many numbers),
+    ``variables`` is indexed by variable name with columns ``numbers`` (how many),
     ``differing`` (how many differ in at least one bit), ``max_abs`` and ``max_rel`` (largest
     absolute and relative difference; 0 when identical).
     """
@@ -60,9 +60,9 @@ class Reproduction:
             lines.append(f"identical bit for bit: {', '.join(self.variables.index)}")
         else:
             lines.append("the numbers differ:")
-            lines += [f"  {name}: {int(r.differing)} of {int(r.values)} numbers, largest difference "
+            lines += [f"  {r.Index}: {r.differing} of {r.numbers} numbers, largest difference "
                       f"{r.max_abs:.3g} (relative {r.max_rel:.3g})"
-                      for name, r in self.variables.iterrows() if r.differing]
+                      for r in self.variables.itertuples() if r.differing]
         if stored != current:
             lines.append(f"stored by digimpact {stored}, re-run by digimpact {current}")
         else:
@@ -77,13 +77,13 @@ def _outputs(results: Results) -> str:
 def _difference(old: np.ndarray, new: np.ndarray | None) -> dict[str, float]:
     """Counts and sizes of the differences between two numeric arrays, bit for bit."""
     if new is None or old.shape != new.shape or old.dtype != new.dtype:
-        return {"values": old.size, "differing": old.size, "max_abs": np.nan, "max_rel": np.nan}
+        return {"numbers": old.size, "differing": old.size, "max_abs": np.nan, "max_rel": np.nan}
     bits = f"u{old.dtype.itemsize}"  # the same bits read as unsigned integers: -0.0 != 0.0
     differing = np.ascontiguousarray(old).view(bits) != np.ascontiguousarray(new).view(bits)
-    gap = np.abs(new.astype(float) - old.astype(float))
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # inf - inf, x / 0
+        gap = np.abs(new.astype(float) - old.astype(float))
         rel = np.where(gap == 0, 0.0, gap / np.abs(old.astype(float)))
-    return {"values": old.size, "differing": int(differing.sum()),
+    return {"numbers": old.size, "differing": int(differing.sum()),
             "max_abs": float(np.nanmax(gap, initial=0.0)),
             "max_rel": float(np.nanmax(rel, initial=0.0))}
 
@@ -119,4 +119,5 @@ def reproduce(results: Results | str | Path) -> Reproduction:
     rows = {name: _difference(np.asarray(var.values), np.asarray(rerun.dataset[name].values)
                               if name in rerun.dataset else None)
             for name, var in stored.dataset.data_vars.items()}
-    return Reproduction(stored, rerun, pd.DataFrame.from_dict(rows, orient="index"))
+    table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("variable")
+    return Reproduction(stored, rerun, table)
