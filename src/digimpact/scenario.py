@@ -449,7 +449,7 @@ class Scenario:
         """The document as TOML text (written atomically to ``path`` if given)."""
         text = self._toml
         if path is not None:
-            from .results import atomic_write
+            from .atomic import atomic_write
 
             atomic_write(path, text.encode())
         return text
