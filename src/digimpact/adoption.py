@@ -215,7 +215,8 @@ class Curve:
     """A curve kind as scenario files name it: its function and its parameters.
 
     ``domains`` maps each uncertain parameter to ``"year"``, ``"share"`` (in [0, 1]),
-    ``"positive"`` or ``"nonnegative"``; ``defaults`` gives the optional ones. The curve is
+    ``"positive"``, ``"nonnegative"``, or Bass's ``"innovation"`` and ``"imitation"`` (their
+    ranges are in :mod:`digimpact.schema`); ``defaults`` gives the optional ones. The curve is
     proportional to its ``level`` parameter (the ceiling, or a table's scale), so the engine
     may fold a use case's value weight into it.
     """
@@ -233,7 +234,7 @@ class Curve:
 CURVES: dict[str, Curve] = {
     "logistic": Curve(logistic, {"midpoint": "year", "steepness": "positive", "ceiling": "share"},
                       {"ceiling": 1.0}),
-    "bass": Curve(bass, {"p": "positive", "q": "nonnegative", "start": "year", "ceiling": "share"},
+    "bass": Curve(bass, {"p": "innovation", "q": "imitation", "start": "year", "ceiling": "share"},
                   {"ceiling": 1.0}),
     "gompertz": Curve(gompertz, {"midpoint": "year", "steepness": "positive", "ceiling": "share"},
                       {"ceiling": 1.0}),

@@ -160,8 +160,12 @@ class Scenario(Model):
         2026.0
         """
         doc = copy.deepcopy(dict(self.document))
+        created = []  # (override, the first key it creates, that key's siblings)
         for dotted, value in overrides.items():
             keys = dotted.split(".")
+            new = _new_key(doc, keys)
+            if new:
+                created.append((dotted, *new))
             node = doc
             for key in keys[:-1]:
                 child = node.setdefault(key, {})
@@ -169,7 +173,10 @@ class Scenario(Model):
                     raise ScenarioError(f"cannot set a key inside {child!r}", dotted, self.file)
                 node = child
             node[keys[-1]] = copy.deepcopy(value)
-        return Scenario.from_dict(doc, self.file)
+        try:
+            return Scenario.from_dict(doc, self.file)
+        except ScenarioError as exc:
+            raise _misspelt(exc, created) from None
 
     def replace(self, **sections: Any) -> Scenario:
         """A new scenario with whole top-level tables merged in (``settings={"draws": 100}``).
@@ -249,6 +256,29 @@ def _walk(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
             yield from _walk(v, f"{prefix}[{i}]")
     else:
         yield prefix, node
+
+
+def _new_key(doc: Mapping[str, Any], keys: list[str]) -> tuple[str, list[str]] | None:
+    """The first of the key path ``keys`` missing from ``doc``, and the keys beside it."""
+    node: Any = doc
+    for depth, key in enumerate(keys):
+        if not isinstance(node, Mapping):
+            return None
+        if key not in node:
+            return ".".join(keys[:depth + 1]), list(node)
+        node = node[key]
+    return None
+
+
+def _misspelt(exc: ScenarioError, created: list[tuple[str, str, list[str]]]) -> ScenarioError:
+    """``exc``, with a did-you-mean when an override created a key close to an existing one."""
+    if "did you mean" not in exc.message:
+        for dotted, path, siblings in created:
+            hint = did_you_mean(path.rsplit(".", 1)[-1], siblings)
+            if hint and (exc.path + ".").startswith(path + "."):
+                return ScenarioError(f"{exc.message}; the override {dotted!r} created a new key "
+                                     f"{path!r}{hint}", exc.path, exc.file)
+    return exc
 
 
 def load_scenario(path: str | Path) -> Scenario:
