@@ -136,6 +136,9 @@ class _Table:
         value = self._get(key, [], False)
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             self.fail(f"expected a list of names, got {value!r}", key)
+        for a, b in itertools.combinations(value, 2):
+            if a == b:
+                self.fail(f"expected each name once, got {a!r} twice", key)
         return tuple(value)
 
     def param(self, key: str, domain: str, default: float | None = None) -> Distribution:
@@ -188,6 +191,12 @@ def _check_domain(dist: Distribution, domain: str, path: str, file: str | None) 
         raise ScenarioError(f"expected finite values; the distribution gives {s_lo:g}, {s_mid:g} "
                             f"and {s_hi:g} at its lowest, median and highest reachable points "
                             "(parameters too extreme)", path, file)
+    sup_lo, sup_hi = dist.support()
+    slack = 1e-9 * max([1.0, *(abs(v) for v in (sup_lo, sup_hi) if math.isfinite(v))])
+    if s_lo < sup_lo - slack or s_hi > sup_hi + slack:
+        raise ScenarioError(f"expected parameters that scipy evaluates accurately; its quantile "
+                            f"function reaches [{s_lo:g}, {s_hi:g}], outside the distribution's "
+                            f"support [{sup_lo:g}, {sup_hi:g}]", path, file)
     if s_lo < lo or s_hi > hi or (open_low and s_lo <= lo):
         got = f"got {s_lo:g}" if dist.is_fixed else f"the distribution reaches [{s_lo:g}, {s_hi:g}]"
         raise ScenarioError(f"expected a value {words}; {got}", path, file)
@@ -511,7 +520,7 @@ def _correlations(root: _Table, params: Mapping[str, Distribution]
     for i, entry in enumerate(raw):
         t = _Table(entry, f"correlations[{i}]", root.origins, ("params", "rank", "source", "note"))
         pair = t.names("params")
-        if len(pair) != 2 or pair[0] == pair[1]:
+        if len(pair) != 2:
             t.fail(f"expected two different parameter names, got {list(pair)!r}", "params")
         for name in pair:
             if name not in params:
