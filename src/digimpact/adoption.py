@@ -127,7 +127,8 @@ def gompertz(t: ArrayLike, midpoint: ArrayLike, steepness: ArrayLike, ceiling: A
     t, m, k, c = _prep(t, midpoint, steepness, ceiling)
     z = _diff(t, m, k, c)
     z *= -k
-    np.exp(z, out=z)
+    with np.errstate(over="ignore"):  # exp -> inf long before the midpoint: the curve is 0 there
+        np.exp(z, out=z)
     np.negative(z, out=z)
     np.exp(z, out=z)
     z *= c

@@ -188,7 +188,12 @@ def _parse(data: bytes, name: str) -> dict[str, Any]:
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"invalid TOML: {exc}", "", name) from None
+        message = str(exc)
+        if message.endswith("(at end of document)"):  # say where that is
+            last = text.rsplit("\n", 1)[-1]
+            message = message.replace("end of document", f"line {text.count(chr(10)) + 1}, "
+                                      f"column {len(last) + 1}, the end of the document")
+        raise ScenarioError(f"invalid TOML: {message}", "", name) from None
     except RecursionError:
         raise ScenarioError(nested, "", name) from None
     except ValueError as exc:  # e.g. an integer of more than 4,300 digits
