@@ -209,7 +209,7 @@ def _too_deep(doc: Mapping[str, Any]) -> str | None:
     nest without limit, and merging recurses)."""
     level: list[tuple[str, Any]] = [("", doc)]
     for _ in range(MAX_NESTING + 1):
-        deeper = []
+        deeper: list[tuple[str, Any]] = []
         for path, node in level:
             if isinstance(node, Mapping):
                 items = ((f"{path}.{k}" if path else k, v) for k, v in node.items())

@@ -166,11 +166,11 @@ def _shown(value: Any) -> str:
     return repr(value)
 
 
-_DOMAINS = {  # domain: (lowest, highest, lowest excluded, in words)
+_DOMAINS: dict[str, tuple[float, float, bool, str]] = {  # (lowest, highest, lowest excluded, words)
     "share": (0.0, 1.0, False, "within [0, 1]"),
     "positive": (0.0, math.inf, True, "greater than 0"),
     "nonnegative": (0.0, math.inf, False, "of at least 0"),
-    "year": (*map(float, YEARS), False, f"within the years {YEARS[0]}-{YEARS[1]}"),
+    "year": (float(YEARS[0]), float(YEARS[1]), False, f"within the years {YEARS[0]}-{YEARS[1]}"),
     "innovation": (*BASS_P, False, f"within [{BASS_P[0]:g}, {BASS_P[1]:g}]"),
     "imitation": (*BASS_Q, False, f"within [{BASS_Q[0]:g}, {BASS_Q[1]:g}]"),
 }
@@ -246,7 +246,7 @@ def _check_values(doc: Mapping[str, Any], origins: Origins) -> None:
         path, node = queue.popleft()
         items = node.items() if isinstance(node, Mapping) else enumerate(node)
         for key, value in items:
-            where = f"{path}[{key}]" if isinstance(node, list) else f"{path}.{key}" if path else key
+            where = f"{path}[{key}]" if isinstance(node, list) else f"{path}.{key}" if path else str(key)
             if "\0" in str(key) or (isinstance(value, str) and "\0" in value):
                 raise ScenarioError("expected text without NUL characters",
                                     *origins.locate(where.replace("\0", "\\0")))
@@ -414,6 +414,7 @@ def _check_reach(root: _Table, uc: records.UseCase, sector: records.Sector, meta
     the sector's largest base x potential_scale x potential x its value drivers (adoption and
     ceiling factors stay within [0, 1])."""
     level = sector.value_added if meta.base_measure == "value_added" else sector.gross_output
+    assert level is not None  # _sector requires gross_output when it is the base measure
     logs = [max(_log_base(level, sector.growth, y - sector.year) for y in meta.horizon)]
     factors = [sector.potential_scale, _reach(uc.potential)[1],
                *(value_reach[d] for d in uc.drivers if d in value_reach)]
