@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from ._compat import standard_ppf
 from .errors import ScenarioError, did_you_mean
 
 __all__ = ["MAX_NUMBER", "MAX_SIGMA", "BatchPPF", "Distribution", "batch_ppf", "parse"]
@@ -298,10 +299,10 @@ class BatchPPF:
         out = np.empty(q.shape, dtype=float)
         out[self.fixed_rows] = self.fixed_values
         for family, rows, shapes, loc, scale in self.families:
-            # scipy's standardised quantile function: parameters were validated by parse() and
-            # samplers return points inside (0, 1), so the public ppf's checks (4x the cost of
-            # the arithmetic) are skipped; tests check equality with the public ppf
-            x = family._ppf(q[rows], *shapes)
+            # standardised quantile function: parameters were validated by parse() and samplers
+            # return points inside (0, 1), so scipy's private _ppf, without the public ppf's
+            # checks, is used when it agrees with ppf (see _compat)
+            x = standard_ppf(family, q[rows], *shapes)
             if isinstance(rows, slice):  # out[rows] is a view: no scatter
                 np.multiply(x, scale, out=out[rows])
                 out[rows] += loc
