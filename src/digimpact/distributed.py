@@ -1,6 +1,6 @@
 """Scale-out on dask.distributed: chunks of draws as tasks, results lazy or gathered.
 
-Each chunk of draws is one task running :meth:`digimpact.engine.Plan.evaluate`, the same
+Each chunk of draws is one task running :meth:`digimpact.plan.Plan.evaluate`, the same
 function the local engine runs, so results are bit-identical to the local engine for the same
 seed. The plan (parameters, sampler, curves) is sent to each worker once per run. Results are
 either gathered chunk by chunk into preallocated arrays (:func:`run`) or left lazy as dask
@@ -12,12 +12,11 @@ from __future__ import annotations
 import atexit
 import itertools
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from .engine import Plan
+from .plan import Plan, chunks
 
 __all__ = ["default_client", "lazy_arrays", "run"]
 
@@ -58,8 +57,6 @@ def lazy_arrays(plan: Plan, draws: int, size: int, keep_use_cases: bool,
     import dask
     import dask.array as da
 
-    from .engine import chunks
-
     shapes = plan.shapes(keep_use_cases, outputs)
     shared = dask.delayed(plan, pure=True, traverse=False)  # one copy in the graph
     blocks: dict[str, list] = {key: [] for key in shapes}
@@ -85,8 +82,6 @@ def run(jobs: Sequence[tuple[Plan, int, int, bool, str]], client=None) -> list[d
     holds the outputs plus one chunk: memory is bounded by the outputs, not by the graph.
     """
     from distributed import as_completed
-
-    from .engine import chunks
 
     if isinstance(client, str):
         with _connect(client) as connected:

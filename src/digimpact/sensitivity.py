@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from .engine import Plan, chunks
+from .plan import Plan, chunks
 from .sampling import REACH_HIGH, REACH_LOW
 from .scenario import Scenario, load_scenario
 
