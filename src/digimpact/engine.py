@@ -7,15 +7,21 @@ so a given seed gives bit-identical results for any chunk size and on either bac
 
 from __future__ import annotations
 
+import math
+import numbers
+import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from .plan import Plan, chunks
+from .errors import ScenarioError, UsageError, did_you_mean
+from .plan import Job, Plan
 from .results import Results, build_dataset
 from .scenario import SAMPLERS, Scenario, load_scenario
 
-__all__ = ["simulate", "simulate_many"]
+__all__ = ["available_memory", "memory_estimate", "simulate", "simulate_many"]
 
 
 def _progress(total: int, enabled: bool | None, desc: str):
@@ -32,28 +38,160 @@ def _progress(total: int, enabled: bool | None, desc: str):
 
 OUTPUTS = ("full", "target_year")
 BACKENDS = ("local", "dask")
+GRAPH_BYTES_PER_CHUNK = 2**14
+"""Client memory of a chunk in a lazy task graph (10 to 16 KB measured with dask 2026.8)."""
+SEED_LIMIT = 2**63
+"""Seeds are below this: results store them as 64-bit integers (NetCDF attributes)."""
 
 
-def _resolve(scenario: Scenario | str | Path, draws: int | None, seed: int | None,
-             sampler: str | None) -> tuple[Scenario, int, int, str]:
+def _choice(name: str, value: object, choices: Sequence[str]) -> None:
+    if value not in choices:
+        hint = did_you_mean(value, choices) if isinstance(value, str) else ""
+        raise UsageError(f"unknown {name} {value!r}{hint}; expected one of {', '.join(choices)}")
+
+
+def _integer(name: str, value: object, low: int, high: int | None = None) -> int:
+    """``value`` as an ``int`` in ``[low, high)``, ``high`` a power of two; integral floats
+    such as ``1e6`` are accepted."""
+    whole = (isinstance(value, numbers.Integral) and not isinstance(value, bool)) or (
+        isinstance(value, float) and value.is_integer())
+    if whole and low <= int(value) and (high is None or int(value) < high):  # type: ignore[call-overload]
+        return int(value)  # type: ignore[call-overload]
+    below = f" and < 2**{high.bit_length() - 1}" if high else ""
+    raise UsageError(f"{name} must be an integer >= {low}{below}, got {value!r}")
+
+
+class _Run(NamedTuple):
+    """A scenario with its settings resolved and its chunks planned."""
+
+    scenario: Scenario
+    job: Job
+    seed: int
+    sampler: str
+
+
+def _prepare(scenario: Scenario | str | Path, draws: int | None, seed: int | None,
+             sampler: str | None, chunk_size: int | None, keep_use_cases: bool,
+             outputs: str) -> _Run:
+    """Check the options (the scenario's ``[settings]`` fill those not given) and build the plan."""
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     settings = scenario.settings
-    draws = settings.draws if draws is None else int(draws)
-    seed = settings.seed if seed is None else int(seed)
+    draws = _integer("draws", settings.draws if draws is None else draws, 1)
+    seed = _integer("seed", settings.seed if seed is None else seed, 0, SEED_LIMIT)
     sampler = settings.sampler if sampler is None else sampler
-    if sampler not in SAMPLERS:
-        raise ValueError(f"unknown sampler {sampler!r}; expected one of {', '.join(SAMPLERS)}")
-    if draws < 1 or seed < 0:
-        raise ValueError("draws must be >= 1 and seed >= 0")
-    return scenario, draws, seed, sampler
+    _choice("sampler", sampler, SAMPLERS)
+    try:
+        plan = Plan.build(scenario, draws, seed, sampler)
+    except ScenarioError:
+        raise
+    except ValueError as exc:  # what the sampler cannot do, e.g. a Latin hypercube of 2**40 draws
+        raise UsageError(str(exc)) from None
+    size = plan.default_chunk() if chunk_size is None else _integer("chunk_size", chunk_size, 1)
+    return _Run(scenario, Job(plan, draws, size, keep_use_cases, outputs), seed, sampler)
 
 
-def _check(outputs: str, backend: str) -> None:
-    if outputs not in OUTPUTS:
-        raise ValueError(f"unknown outputs {outputs!r}; expected one of {', '.join(OUTPUTS)}")
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+# ----------------------------------------------------------------------------- memory
+def _nbytes(shapes: Iterable[tuple[int, ...]]) -> int:
+    return 8 * sum(math.prod(shape) for shape in shapes)
+
+
+def _output_bytes(job: Job) -> int:
+    return _nbytes(job.shapes().values())
+
+
+def _chunk_bytes(job: Job) -> int:
+    """Bytes of one chunk's working arrays.
+
+    A chunk of ``n`` draws holds about three arrays of parameter values ``(P, n)``, four of
+    use-case factors ``(U, n)`` (weight, value, speed and ceiling drivers), the sector sums
+    (and kept use cases) ``(n, ...)`` and their reduced copy for ``outputs``.
+    """
+    plan, n = job.plan, min(job.size, job.draws)
+    per_draw = [(3 * len(plan.names) + 4 * plan.n_use_cases,),
+                *plan.shapes(job.keep_use_cases, "full").values(),
+                *plan.shapes(job.keep_use_cases, job.outputs).values()]
+    return n * _nbytes(per_draw)
+
+
+def memory_estimate(scenario: Scenario | str | Path, draws: int | None = None, *,
+                    chunk_size: int | None = None, keep_use_cases: bool = False,
+                    outputs: str = "full") -> int:
+    """Bytes of memory a run of :func:`simulate` needs (outputs and one chunk's working arrays).
+
+    The output arrays take 8 bytes per number: draws x sectors x years with
+    ``outputs="full"``, draws x (sectors + years) with ``"target_year"``, plus twice draws x
+    use cases x years with ``keep_use_cases``. :func:`simulate` refuses a run whose estimate
+    exceeds :func:`available_memory`.
+
+    Examples
+    --------
+    >>> import digimpact
+    >>> s = digimpact.load_scenario("scenarios/examples/minimal.toml")  # 3 sectors, 11 years
+    >>> full = memory_estimate(s, 10**6)
+    >>> full - memory_estimate(s, 10**6 - 1000) == 1000 * 3 * 11 * 8
+    True
+    >>> round(memory_estimate(s, 10**12) / 2**40)  # TiB
+    240
+    """
+    _choice("outputs", outputs, OUTPUTS)
+    job = _prepare(scenario, draws, 0, "random", chunk_size, keep_use_cases, outputs).job
+    return _output_bytes(job) + _chunk_bytes(job)
+
+
+def available_memory() -> int:
+    """Bytes of memory available to a new run (psutil, else ``/proc/meminfo``, else the
+    physical memory).
+
+    Examples
+    --------
+    >>> available_memory() > 0
+    True
+    """
+    try:
+        import psutil
+    except ImportError:
+        try:
+            with open("/proc/meminfo") as fh:
+                fields = dict(line.split(":", 1) for line in fh)
+            return int(fields["MemAvailable"].split()[0]) * 1024
+        except (OSError, KeyError, ValueError):
+            return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return int(psutil.virtual_memory().available)
+
+
+def _size(nbytes: int) -> str:
+    """``nbytes`` in binary units, e.g. ``"240.0 TiB"``."""
+    power = min((nbytes.bit_length() - 1) // 10, 5) if nbytes > 0 else 0
+    return f"{nbytes / 1024**power:.1f} {('B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB')[power]}"
+
+
+def _check_memory(jobs: Sequence[Job], lazy: bool) -> None:
+    """Refuse a run that cannot fit: its outputs (all held at the end) and its largest chunk,
+    or for lazy results the task graph, against :func:`available_memory`."""
+    if lazy:
+        chunks = sum(-(-job.draws // job.size) for job in jobs)
+        needed, what = GRAPH_BYTES_PER_CHUNK * chunks, f"for a task graph of {chunks:,} chunks"
+        advice = "use a larger chunk_size or fewer draws"
+    else:
+        needed, what = sum(map(_output_bytes, jobs)) + max(map(_chunk_bytes, jobs)), "of memory"
+        advice = ('keep less with outputs="target_year" (--outputs target_year), run fewer draws, '
+                  'or keep results on a dask cluster with backend="dask", lazy=True')
+    available = available_memory()
+    if needed > available:
+        raise UsageError(f"this run needs about {_size(needed)} {what} and {_size(available)} is "
+                         f"available: {advice}")
+
+
+# ----------------------------------------------------------------------------- running
+def _run_local(job: Job, progress: bool | None, desc: str) -> dict[str, np.ndarray]:
+    out = {key: np.empty(shape) for key, shape in job.shapes().items()}
+    with _progress(job.draws, progress, desc) as bar:
+        for start, stop in job.chunks():
+            for key, arr in job.evaluate(start, stop).items():
+                out[key][start:stop] = arr
+            bar.update(stop - start)
+    return out
 
 
 def simulate(scenario: Scenario | str | Path, draws: int | None = None, seed: int | None = None,
@@ -67,8 +205,8 @@ def simulate(scenario: Scenario | str | Path, draws: int | None = None, seed: in
     scenario
         A :class:`Scenario` or the path of a scenario file.
     draws, seed, sampler
-        Override the scenario's ``[settings]``; ``sampler`` is ``"random"``, ``"lhs"`` or
-        ``"sobol"``.
+        Override the scenario's ``[settings]``: ``draws >= 1``, ``0 <= seed < 2**63``;
+        ``sampler`` is ``"random"``, ``"lhs"`` or ``"sobol"``.
     chunk_size
         Draws evaluated together; memory is bounded by it. Results do not depend on it.
     keep_use_cases
@@ -96,6 +234,16 @@ def simulate(scenario: Scenario | str | Path, draws: int | None = None, seed: in
     Results
         Labelled values by draw, sector and year, with provenance.
 
+    Raises
+    ------
+    UsageError
+        Before any work, for an option out of range or a run whose :func:`memory_estimate`
+        exceeds :func:`available_memory`.
+    SimulationError
+        If a draw gives a value that is not finite (naming the use case and its parameters).
+    BackendError
+        With ``backend="dask"``, if the scheduler cannot be reached or the cluster fails.
+
     Examples
     --------
     >>> import digimpact
@@ -103,39 +251,21 @@ def simulate(scenario: Scenario | str | Path, draws: int | None = None, seed: in
     >>> r.dataset["value"].dims
     ('draw', 'sector', 'year')
     """
-    scenario, draws, seed, sampler = _resolve(scenario, draws, seed, sampler)
-    _check(outputs, backend)
-    plan = Plan.build(scenario, draws, seed, sampler)
-    size = plan.default_chunk() if chunk_size is None else int(chunk_size)
-    if size < 1:
-        raise ValueError("chunk_size must be >= 1")
-    if backend == "dask":
-        from . import distributed
-
-        if lazy:
-            out = distributed.lazy_arrays(plan, draws, size, keep_use_cases, outputs)
-        else:
-            out = distributed.run([(plan, draws, size, keep_use_cases, outputs)], client)[0]
-    else:
-        out = {key: np.empty((draws, *shape))
-               for key, shape in plan.shapes(keep_use_cases, outputs).items()}
-        with _progress(draws, progress, scenario.title[:30]) as bar:
-            for start, stop in chunks(draws, size):
-                for key, arr in plan.evaluate(start, stop, keep_use_cases, outputs).items():
-                    out[key][start:stop] = arr
-                bar.update(stop - start)
-    return Results(build_dataset(scenario, out, draws=draws, seed=seed, sampler=sampler), scenario)
+    return simulate_many([scenario], backend=backend, client=client, draws=draws, seed=seed,
+                         sampler=sampler, chunk_size=chunk_size, keep_use_cases=keep_use_cases,
+                         outputs=outputs, progress=progress, lazy=lazy)[0]
 
 
-def simulate_many(scenarios, backend: str = "dask", client=None, draws: int | None = None,
-                  seed: int | None = None, sampler: str | None = None,
+def simulate_many(scenarios: Iterable[Scenario | str | Path], backend: str = "dask", client=None,
+                  draws: int | None = None, seed: int | None = None, sampler: str | None = None,
                   chunk_size: int | None = None, keep_use_cases: bool = False,
                   outputs: str = "full", progress: bool | None = None,
                   lazy: bool = False) -> list[Results]:
     """Simulate several scenarios (variants, designs, calibration trials) in one go.
 
     With ``backend="dask"`` every chunk of every scenario is submitted to the same cluster at
-    once; the other arguments are those of :func:`simulate` and apply to each scenario.
+    once; the other arguments are those of :func:`simulate` and apply to each scenario. The
+    memory check counts the outputs of all the scenarios, which are held together.
 
     Examples
     --------
@@ -146,18 +276,19 @@ def simulate_many(scenarios, backend: str = "dask", client=None, draws: int | No
     >>> a.dataset.attrs["seed"], b.dataset.attrs["seed"]
     (2030, 3)
     """
-    common = {"draws": draws, "seed": seed, "sampler": sampler, "chunk_size": chunk_size,
-              "keep_use_cases": keep_use_cases, "outputs": outputs, "progress": progress}
-    if backend == "local" or lazy:
-        return [simulate(s, backend=backend, client=client, lazy=lazy, **common)
-                for s in scenarios]
-    from . import distributed
+    _choice("outputs", outputs, OUTPUTS)
+    _choice("backend", backend, BACKENDS)
+    runs = [_prepare(s, draws, seed, sampler, chunk_size, keep_use_cases, outputs) for s in scenarios]
+    if not runs:
+        return []
+    lazy = lazy and backend == "dask"
+    _check_memory([r.job for r in runs], lazy)
+    if backend == "local":
+        outs = [_run_local(r.job, progress, r.scenario.title[:30]) for r in runs]
+    else:
+        from . import distributed
 
-    _check(outputs, backend)
-    resolved = [_resolve(s, draws, seed, sampler) for s in scenarios]
-    plans = [Plan.build(*r) for r in resolved]
-    jobs = [(plan, r[1], chunk_size or plan.default_chunk(), keep_use_cases, outputs)
-            for plan, r in zip(plans, resolved, strict=True)]
-    outs = distributed.run(jobs, client)
-    return [Results(build_dataset(r[0], out, draws=r[1], seed=r[2], sampler=r[3]), r[0])
-            for r, out in zip(resolved, outs, strict=True)]
+        outs = ([distributed.lazy_arrays(r.job) for r in runs] if lazy
+                else distributed.run([r.job for r in runs], client))
+    return [Results(build_dataset(r.scenario, out, draws=r.job.draws, seed=r.seed, sampler=r.sampler),
+                    r.scenario) for r, out in zip(runs, outs, strict=True)]

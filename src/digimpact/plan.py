@@ -20,18 +20,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .adoption import CURVES, Curve
 from .correlation import GaussianCopula
 from .distributions import BatchPPF
-from .errors import ScenarioError
+from .errors import ScenarioError, SimulationError
 from .sampling import Sampler, make_sampler
 from .scenario import Scenario
 
-__all__ = ["Plan", "chunks"]
+__all__ = ["Job", "Plan", "chunks"]
 
 CHUNK_ELEMENTS = 2**22
 """Default chunk: about this many use-case-year values."""
@@ -64,6 +64,8 @@ class Plan:
     groups: list[_CurveGroup]
     effects: dict[str, list[tuple[int, np.ndarray]]]  # effect -> [(driver row, positions)]
     copula: GaussianCopula
+    use_cases: list[str]  # (U,) ids, for messages
+    sectors: list[str]  # (S,) ids, for messages
 
     @classmethod
     def build(cls, scenario: Scenario, draws: int, seed: int, sampler: str) -> Plan:
@@ -102,7 +104,7 @@ class Plan:
                    target_index=list(scenario.years).index(scenario.meta.target_year), base=base,
                    sector_of=np.array([sectors.index(u.sector) for u in scenario.use_cases.values()]),
                    potential_rows=np.array([row[f"use_cases.{u}.potential"] for u in uc_ids]),
-                   groups=groups, effects=effects, copula=copula)
+                   groups=groups, effects=effects, copula=copula, use_cases=uc_ids, sectors=sectors)
 
     @staticmethod
     def _group(curve: Curve, members: list[int], uc_ids: list[str], row: dict[str, int],
@@ -144,12 +146,25 @@ class Plan:
 
         With ``outputs="target_year"`` only the target year's sector values ``(n, S, 1)`` and
         the total for every year ``(n, Y)`` are returned.
+
+        Raises
+        ------
+        SimulationError
+            If an output is not finite, naming the first such draw, its use case and the
+            parameter values that produced it.
         """
-        out = self.compute(self.values(start, stop), keep_use_cases)
-        if outputs == "target_year":
-            value = out.pop("value")
-            out["value"] = value[:, :, self.target_index:self.target_index + 1].copy()
-            out["total"] = value.sum(axis=1)
+        with np.errstate(over="ignore", invalid="ignore"):  # the check below says more
+            values = self.values(start, stop)
+            out = self.compute(values, keep_use_cases)
+            if outputs == "target_year":
+                value = out.pop("value")
+                out["value"] = value[:, :, self.target_index:self.target_index + 1].copy()
+                out["total"] = value.sum(axis=1)
+            for arr in out.values():
+                finite = np.isfinite(arr).reshape(len(arr), -1).all(axis=1)
+                if not finite.all():
+                    draw = int(np.argmin(finite))
+                    raise nonfinite_error(self, values[:, draw:draw + 1], start + draw)
         return out
 
     def shapes(self, keep_use_cases: bool, outputs: str) -> dict[str, tuple[int, ...]]:
@@ -178,23 +193,41 @@ class Plan:
         kept = {"adoption": np.empty(shape), "use_case_value": np.empty(shape)} if keep_use_cases else {}
         sector_value = np.zeros((self.base.shape[0], n, n_y))
         step = max(1, BLOCK_ELEMENTS // max(1, n * n_y))
-        fold = not keep_use_cases and ceiling is None  # weight x curve = curve with level x weight
         for g in self.groups:
             for i in range(0, len(g.positions), step):
-                positions = g.positions[i:i + step]
-                block = self._adoption(g, slice(i, i + step), values, speed, ceiling,
-                                       weight[positions] if fold else None)
+                members = slice(i, i + step)
+                positions = g.positions[members]
+                block, adoption = self._block(g, members, values, speed, ceiling, weight[positions],
+                                              keep_use_cases)
                 if keep_use_cases:
-                    kept["adoption"][positions] = block
-                if not fold:
-                    block *= weight[positions][..., None]
-                if keep_use_cases:
+                    kept["adoption"][positions] = adoption
                     kept["use_case_value"][positions] = block * self.base[self.sector_of[positions], None, :]
                 for u, row in zip(positions, block, strict=True):
                     sector_value[self.sector_of[u]] += row
         sector_value *= self.base[:, None, :]
         return {"value": sector_value.transpose(1, 0, 2),
                 **{k: v.transpose(1, 0, 2) for k, v in kept.items()}}
+
+    def _block(self, g: _CurveGroup, members: slice, values: np.ndarray, speed: np.ndarray | None,
+               ceiling: np.ndarray | None, weight: np.ndarray,
+               keep_adoption: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """Weight x adoption of the use cases ``g.positions[members]`` ``(B, n, Y)``, and their
+        adoption if ``keep_adoption`` (else ``None``).
+
+        Without a ceiling driver the weight ``(B, n)`` is folded into the curve's level
+        parameter (the curve is proportional to it): one product per draw instead of one per
+        year. The folded product rounds differently from ``weight x adoption``, so when the
+        adoption is kept it is evaluated a second time, unfolded, and the value stays the same
+        bits whether or not use cases are kept.
+        """
+        if ceiling is None:
+            block = self._adoption(g, members, values, speed, None, weight)
+            return block, self._adoption(g, members, values, speed, None) if keep_adoption else None
+        adoption = self._adoption(g, members, values, speed, ceiling)
+        if not keep_adoption:
+            adoption *= weight[..., None]
+            return adoption, None
+        return adoption * weight[..., None], adoption
 
     def _adoption(self, g: _CurveGroup, members: slice, values: np.ndarray, speed: np.ndarray | None,
                   ceiling: np.ndarray | None, weight: np.ndarray | None = None) -> np.ndarray:
@@ -217,7 +250,57 @@ class Plan:
         return adoption
 
 
+class Job(NamedTuple):
+    """One run: a plan, its draws in chunks of ``size``, and what to keep of them."""
+
+    plan: Plan
+    draws: int
+    size: int
+    keep_use_cases: bool
+    outputs: str
+
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """Shape of each output array of the whole run."""
+        return {key: (self.draws, *shape)
+                for key, shape in self.plan.shapes(self.keep_use_cases, self.outputs).items()}
+
+    def chunks(self) -> Iterator[tuple[int, int]]:
+        return chunks(self.draws, self.size)
+
+    def evaluate(self, start: int, stop: int) -> dict[str, np.ndarray]:
+        return self.plan.evaluate(start, stop, self.keep_use_cases, self.outputs)
+
+
 def chunks(draws: int, size: int) -> Iterator[tuple[int, int]]:
     """``(start, stop)`` slices covering ``range(draws)`` in steps of ``size``."""
     for start in range(0, draws, size):
         yield start, min(start + size, draws)
+
+
+def nonfinite_error(plan: Plan, values: np.ndarray, draw: int) -> SimulationError:
+    """The error for draw ``draw`` (parameter ``values`` of shape ``(len(names), 1)``) whose
+    outputs are not all finite: it names the use case and the parameter values behind it.
+
+    The use case is the first whose own value is not finite; if every use case is finite, a
+    sum overflowed (a sector's, or the total of the sectors) and its largest term is named.
+    """
+    detail = plan.compute(values, keep_use_cases=True)  # one draw: the same bits as in its chunk
+    uc = detail["use_case_value"][0]  # (U, Y)
+    bad = ~np.isfinite(uc)
+    if bad.any():
+        u, y = map(int, np.argwhere(bad)[0])
+        what = f"gives a non-finite value ({uc[u, y]})"
+    else:
+        sums = detail["value"][0]  # (S, Y); the total below as row S
+        s, y = map(int, np.argwhere(~np.isfinite(np.vstack([sums, sums.sum(axis=0)])))[0])
+        terms = np.where((plan.sector_of == s) | (s == len(sums)), np.abs(uc[:, y]), -1.0)
+        u = int(np.argmax(terms))
+        what = f"is the largest term ({uc[u, y]:g}) of a sum that overflows"
+    uid, sector = plan.use_cases[u], plan.sectors[plan.sector_of[u]]
+    rows = [i for i, n in enumerate(plan.names) if n.startswith(f"use_cases.{uid}.")]
+    rows += [r for effect in plan.effects.values() for r, users in effect if u in users]
+    rows.sort(key=plan.names.__getitem__)
+    params = ", ".join(f"{plan.names[r]}={values[r, 0]:g}" for r in rows)
+    return SimulationError(
+        f"use case {uid!r} (sector {sector!r}) {what} in draw {draw}, year {int(plan.years[y])}: "
+        f"{params}; sector base x potential_scale = {plan.base[plan.sector_of[u], y]:g}")
