@@ -195,12 +195,25 @@ def _gather(jobs: Sequence[Job], client) -> list[dict[str, np.ndarray]]:
 
     window = 4 * max(1, len(client.scheduler_info()["workers"]))
     pending = as_completed([submit(*task) for task in itertools.islice(todo, window)])
+    failed: list[tuple[tuple[int, int], Exception]] = []  # ((job, start), error)
     for future in pending:
         i, start, stop = where.pop(future.key)
-        for key, block in zip(outs[i], future.result(), strict=True):
+        try:
+            blocks = future.result()
+        except Exception as exc:
+            failed.append(((i, start), exc))
+            continue
+        finally:
+            future.release()
+        if failed:  # draining the chunks in flight: no more are submitted
+            continue
+        for key, block in zip(outs[i], blocks, strict=True):
             outs[i][key][start:stop] = block
-        future.release()
         following = next(todo, None)
         if following is not None:
             pending.add(submit(*following))
+    if failed:
+        # chunks are submitted in order, so every chunk before the first failed one has run:
+        # the error raised is the one the local engine raises, whatever the order of completion
+        raise min(failed, key=lambda f: f[0])[1]
     return outs

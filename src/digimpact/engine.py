@@ -103,14 +103,15 @@ def _output_bytes(job: Job) -> int:
 def _chunk_bytes(job: Job) -> int:
     """Bytes of one chunk's working arrays.
 
-    A chunk of ``n`` draws holds about three arrays of parameter values ``(P, n)``, four of
-    use-case factors ``(U, n)`` (weight, value, speed and ceiling drivers), the sector sums
-    (and kept use cases) ``(n, ...)`` and their reduced copy for ``outputs``.
+    A chunk of ``n`` draws holds about four arrays of parameter values ``(P, n)`` (uniform
+    points, their copula transform, quantiles), four of use-case factors ``(U, n)`` (weight,
+    value, speed and ceiling drivers), the sector sums and kept use cases, and the reduced
+    copies that ``outputs`` returns.
     """
     plan, n = job.plan, min(job.size, job.draws)
-    per_draw = [(3 * len(plan.names) + 4 * plan.n_use_cases,),
+    per_draw = [(4 * len(plan.names) + 4 * plan.n_use_cases,),
                 *plan.shapes(job.keep_use_cases, "full").values(),
-                *plan.shapes(job.keep_use_cases, job.outputs).values()]
+                *plan.shapes(False, job.outputs).values()]
     return n * _nbytes(per_draw)
 
 
