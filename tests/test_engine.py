@@ -767,7 +767,7 @@ def test_memory_refusal_uses_the_available_memory(example, monkeypatch, refused)
             "draw"] == 1000
         return
     monkeypatch.setattr(Plan, "evaluate", None)  # nothing may run
-    with pytest.raises(UsageError, match=r"needs about 422\.7 KiB of memory and 422\.7 KiB is"):
+    with pytest.raises(UsageError, match=r"needs about 421\.9 KiB of memory and 421\.9 KiB is"):
         digimpact.simulate(example, draws=1000, chunk_size=100)
     with pytest.raises(UsageError, match="needs about"):  # two runs, held together, do not fit
         digimpact.simulate_many([example, example], backend="local", draws=600, chunk_size=100)
