@@ -606,34 +606,16 @@ def test_kept_use_cases_are_the_terms_of_the_sector_sums(exhibit5):
 
 # ----------------------------------------------------------------------------- non-finite values
 OVERFLOW = """
-[scenario]
-title = "Overflow"
-unit = "u"
-base_year = 2020
-horizon = [2020, 2022]
+scenario = { title = "Overflow", unit = "u", base_year = 2020, horizon = [2020, 2022] }
+drivers.v = { acts_on = "value", value = { dist = "uniform", low = 1.0, high = 200.0 } }
 
-[sectors.s]
-group = "g"
-value_added = 1.0
+[sectors]
+s = { group = "g", value_added = 1.0 }
+t = { group = "g", value_added = 1.0 }
 
-[sectors.t]
-group = "g"
-value_added = 1.0
-
-[drivers.v]
-acts_on = "value"
-value = { dist = "uniform", low = 1.0, high = 200.0 }
-
-[use_cases.big]
-sector = "s"
-potential = 1.0
-adoption = { kind = "step", year = 2020 }
-drivers = ["v"]
-
-[use_cases.calm]
-sector = "t"
-potential = 0.5
-adoption = { kind = "step", year = 2020 }
+[use_cases]
+big = { sector = "s", potential = 1.0, adoption = { kind = "step", year = 2020 }, drivers = ["v"] }
+calm = { sector = "t", potential = 0.5, adoption = { kind = "step", year = 2020 } }
 """
 
 
