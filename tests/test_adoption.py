@@ -51,7 +51,8 @@ def test_curves_registry_lists_every_kind():
     assert set(CURVES) == {"logistic", "bass", "gompertz", "linear", "step", "table"}
     for kind, curve in CURVES.items():
         # every uncertain parameter has a known domain; defaults are for known parameters
-        assert set(curve.domains.values()) <= {"year", "share", "positive", "nonnegative"}, kind
+        assert set(curve.domains.values()) <= {"year", "share", "positive", "nonnegative",
+                                                 "innovation", "imitation"}, kind
         assert set(curve.defaults) <= set(curve.domains), kind
     assert CURVES["table"].fixed == ("points",)
 

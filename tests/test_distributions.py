@@ -12,7 +12,7 @@ from scipy import stats
 from scipy.special import ndtr, ndtri
 
 from digimpact import ScenarioError
-from digimpact.distributions import Distribution, batch_ppf, parse
+from digimpact.distributions import MAX_NUMBER, MAX_SIGMA, Distribution, batch_ppf, parse
 
 Q = np.array([0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999])
 Z95 = 1.6448536269514722  # standard normal 95% quantile
@@ -313,3 +313,43 @@ def test_distribution_is_a_plain_object():
     d = parse({"dist": "uniform", "low": 0, "high": 1})
     assert isinstance(d, Distribution)
     assert "uniform" in repr(d)
+
+
+# ----------------------------------------------------------------------------- bounds (issue 9)
+REACH = np.array([2.0**-54, 0.5, 1 - 2.0**-53])  # the samplers' extreme points and the median
+
+
+@given(median=st.floats(1e-15, 1e15), sigma=st.floats(1e-6, MAX_SIGMA))
+def test_lognormal_within_bounds_reaches_finite_values(median, sigma):
+    d = parse({"dist": "lognormal", "median": median, "sigma": sigma})
+    values = d.ppf(REACH)
+    assert np.isfinite(values).all() and (values > 0).all()
+    # closed form: median * exp(sigma * z) at the reach points
+    z = stats.norm.ppf(REACH)
+    np.testing.assert_allclose(values, median * np.exp(sigma * z), rtol=1e-9)
+
+
+@given(sigma=st.floats(MAX_SIGMA, 1e6, exclude_min=True))
+def test_lognormal_sigma_above_the_bound_is_refused(sigma):
+    with pytest.raises(ScenarioError, match=r"expected sigma <= 5") as info:
+        parse({"dist": "lognormal", "median": 1.0, "sigma": sigma}, "x.value", "f.toml")
+    assert info.value.path == "x.value.sigma"
+
+
+def test_lognormal_p05_p95_bound_is_the_same_sigma():
+    ratio = math.exp(2 * Z95 * MAX_SIGMA)  # p95 / p05 at sigma = 5 exactly
+    assert parse({"dist": "lognormal", "p05": 1.0, "p95": ratio * (1 - 1e-12)}).frozen.args[0] \
+        == pytest.approx(MAX_SIGMA)
+    with pytest.raises(ScenarioError, match=r"p95 / p05 <= 1\.39e\+07"):
+        parse({"dist": "lognormal", "p05": 1.0, "p95": ratio * 1.001})
+
+
+@given(value=st.one_of(st.integers(min_value=10**15 + 1), st.integers(max_value=-(10**15) - 1),
+                       st.floats(1e15, 1e308, exclude_min=True)))
+def test_numbers_beyond_the_bound_are_refused_not_overflowed(value):
+    with pytest.raises(ScenarioError, match=r"expected a number between -1e\+15 and 1e\+15"):
+        parse({"dist": "uniform", "low": 0, "high": value}, "p", "f.toml")
+
+
+def test_numbers_at_the_bound_are_accepted():
+    assert parse(MAX_NUMBER).value == 1e15 and parse(-(10**15)).value == -1e15

@@ -3,7 +3,12 @@
 Every number compared here is computed by running the simulation or re-reading the sources.
 """
 
+import bisect
 import csv
+import hashlib
+import io
+import itertools
+import json
 import re
 from pathlib import Path
 
@@ -16,7 +21,10 @@ from digimpact.calibrate import calibrate
 
 ROOT = Path(__file__).parents[1]
 JAPAN = ROOT / "scenarios" / "japan2030"
-CSV = ROOT.parent / "shared" / "reference" / "esri_gdp_by_activity_2016_2018_nominal_2011base.csv"
+DATA = JAPAN / "data"
+CSV = DATA / "esri_gdp_by_activity_2016_2018_nominal_2011base.csv"
+CITATIONS = JAPAN / "CITATIONS.md"
+REPORT_LINES = 7591  # length of the plain-text extraction that "report Lnnnn" counts in
 PUBLISHED = {("core", "low"): 22, ("core", "high"): 37, ("core_public", "low"): 24,
              ("core_public", "high"): 40, ("other", "low"): 25, ("other", "high"): 39,
              ("total", "high"): 78}
@@ -74,15 +82,71 @@ def test_inventory_is_complete_and_cited(exhibit5):
 
 
 def test_sectors_match_the_national_accounts(exhibit5):
-    rows = {int(r["row"]): r for r in csv.DictReader(CSV.open()) if r["calendar_year"] == "2018"}
+    table = list(csv.DictReader(CSV.open(encoding="utf-8")))
+    rows = {int(r["row"]): r for r in table if r["calendar_year"] == "2018"}
     for sector in exhibit5.sectors.values():
         row = int(re.search(r"row (\d+)", sector.source).group(1))
         assert sector.value_added == pytest.approx(float(rows[row]["gdp_value_added_bn_yen"]) / 1000)
         assert sector.gross_output == pytest.approx(float(rows[row]["gross_output_bn_yen"]) / 1000)
-    gdp = {int(r["calendar_year"]): float(r["gdp_value_added_bn_yen"])
-           for r in csv.DictReader(CSV.open()) if r["row"] == "44"}
+    gdp = {int(r["calendar_year"]): float(r["gdp_value_added_bn_yen"]) for r in table if r["row"] == "44"}
     growth = (gdp[2018] / gdp[2016]) ** 0.5 - 1
     assert all(s.growth == pytest.approx(growth, abs=5e-6) for s in exhibit5.sectors.values())
+
+
+def test_data_readme_lists_every_file_with_its_rows_and_checksum():
+    readme = (DATA / "README.md").read_text(encoding="utf-8")
+    listed = {m[1]: (int(m[2]), m[3])
+              for m in re.finditer(r"^\| `([^`]+)` \|[^|]+\| (\d+) \| `([0-9a-f]{64})` \|", readme, re.M)}
+    assert set(listed) == {p.name for p in DATA.iterdir()} - {"README.md", ".gitattributes"}
+    for name, (rows, sha256) in listed.items():
+        raw = (DATA / name).read_bytes()
+        assert hashlib.sha256(raw).hexdigest() == sha256, name
+        assert sum(1 for _ in csv.reader(io.StringIO(raw.decode("utf-8")))) - 1 == rows, name
+
+
+def _key_blocks() -> list[tuple[int, int]]:
+    """The ``Lfirst-last`` line blocks of the citation key's table, in order."""
+    rows = re.findall(r"^\| L(\d+)-(\d+) \|", CITATIONS.read_text(encoding="utf-8"), re.M)
+    return [(int(first), int(last)) for first, last in rows]
+
+
+def _citing_texts():
+    """``(path, text)`` of every file that may cite report lines; notebooks by their cells' source."""
+    for path in sorted({*JAPAN.parent.rglob("*.toml"), *JAPAN.rglob("*.md"), *ROOT.glob("docs/*.md"),
+                        ROOT / "README.md"} - {CITATIONS}):
+        yield path, path.read_text(encoding="utf-8")
+    for path in sorted(ROOT.glob("notebooks/*.ipynb")):
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        yield path, "\n".join("".join(cell["source"]) for cell in cells)
+
+
+def test_citation_key_blocks_are_ordered_disjoint_and_inside_the_report():
+    blocks = _key_blocks()
+    rows = [line for line in CITATIONS.read_text(encoding="utf-8").splitlines() if line.startswith("| L")]
+    assert len(blocks) == len(rows) >= 40  # every row is read, in the form "| Lfirst-last |"
+    assert blocks[0][0] >= 1 and blocks[-1][1] <= REPORT_LINES
+    for (first, last), (next_first, next_last) in itertools.pairwise(blocks):
+        assert first <= last < next_first <= next_last, (first, last, next_first)
+    assert (1175, 1203) in blocks  # Exhibit 5, the exhibit the scenario reproduces
+
+
+def test_every_cited_report_line_is_in_the_citation_key():
+    blocks = _key_blocks()
+    starts = [first for first, _ in blocks]
+
+    def covered(line: int) -> bool:
+        i = bisect.bisect_right(starts, line) - 1
+        return i >= 0 and line <= blocks[i][1]
+
+    cited, unmapped = 0, []
+    for path, text in _citing_texts():
+        for m in re.finditer(r"\bL(\d+)(?:-(\d+))?\b", text):
+            first, last = int(m[1]), int(m[2] or m[1])
+            cited += 1
+            if not (first <= last and covered(first) and covered(last)):
+                unmapped.append(f"{path.relative_to(ROOT)}: {m[0]}")
+    assert cited > 400  # the scan reads the scenario's citations, not nothing
+    assert not unmapped, "add these blocks to scenarios/japan2030/CITATIONS.md: " + ", ".join(unmapped)
 
 
 MILESTONES = {  # sector -> Exhibit 21 path its wave-1 profile is fitted to

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime
 import math
 import tomllib
 from pathlib import Path
@@ -10,10 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tomli_w
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy import stats
 
 from digimpact import ScenarioError, load_scenario
+from digimpact.adoption import bass
+from digimpact.distributions import Distribution
 from digimpact.scenario import Scenario
+from digimpact.schema import BASS_P, BASS_Q, MAX_HORIZON, MAX_LEVEL, YEARS
 
 # ----------------------------------------------------------------------------- the example
 
@@ -315,14 +321,14 @@ ERRORS = {
     "number group": ({"sectors.retail.group": 3}, "sectors.retail.group", ["expected a string"]),
     "fractional wave": ({"use_cases.loans.wave": 1.5}, "use_cases.loans.wave",
                         ["expected a whole number"]),
-    "zero wave": ({"use_cases.loans.wave": 0}, "use_cases.loans.wave", [">= 1"]),
+    "zero wave": ({"use_cases.loans.wave": 0}, "use_cases.loans.wave", ["from 1 to 100"]),
     "text flag": ({"use_cases.loans.deep_dive": "yes"}, "use_cases.loans.deep_dive",
                   ["expected true or false"]),
     "drivers not a list": ({"use_cases.pricing.drivers": "talent"}, "use_cases.pricing.drivers",
                            ["expected a list of names"]),
     "draws text": ({"settings.draws": "many"}, "settings.draws", ["expected a whole number"]),
-    "draws zero": ({"settings.draws": 0}, "settings.draws", [">= 1"]),
-    "seed negative": ({"settings.seed": -1}, "settings.seed", [">= 0"]),
+    "draws zero": ({"settings.draws": 0}, "settings.draws", ["from 1 to"]),
+    "seed negative": ({"settings.seed": -1}, "settings.seed", ["from 0 to"]),
     "horizon floats": ({"scenario.horizon": [2020.0, 2030.0]}, "scenario.horizon", ["first year"]),
     "sector not a table": ({"sectors.retail": 5}, "sectors.retail", ["expected a table"]),
     "adoption not a table": ({"use_cases.loans.adoption": 0.5}, "use_cases.loans.adoption.kind",
@@ -343,6 +349,81 @@ ERRORS = {
                               "targets.core.high", ["'low' or a 'high'"]),
     "target bad quantiles": ({"targets.core.quantiles": [0.9, 0.1]}, "targets.core.quantiles",
                              ["quantile"]),
+    # issue 9: what passed validation, then broke hash, to_netcdf or simulate
+    "datetime in a scenario note": ({"scenario.note": datetime.date(2021, 1, 1)}, "scenario.note",
+                                    ["expected a string", "datetime.date(2021, 1, 1)"]),
+    "datetime in an adoption source": ({"use_cases.loans.adoption.source": datetime.time(12, 0)},
+                                       "use_cases.loans.adoption.source", ["expected a string"]),
+    "datetime in a target note": ({"targets.core.note": datetime.datetime(2021, 1, 1)},
+                                  "targets.core.note", ["expected a string"]),
+    "datetime in a correlation source": ({"correlations": [{**BASE["correlations"][0],
+                                                            "source": datetime.date(2021, 1, 1)}]},
+                                         "correlations[0].source", ["expected a string"]),
+    "datetime in an unused profile": ({"profiles.p2": {"potential": datetime.date(2021, 1, 1)}},
+                                      "profiles.p2.potential", ["got datetime.date(2021, 1, 1)"]),
+    "wrong type in an unused profile": ({"profiles.p2": {"wave": "two"}}, "profiles.p2.wave",
+                                        ["expected a whole number"]),
+    "NUL in the title": ({"scenario.title": "T\0"}, "scenario.title", ["without NUL"]),
+    "NUL in a sector id": ({"sectors.re\0tail": {"group": "core", "value_added": 1.0}},
+                           "sectors.re\\0tail", ["without NUL"]),
+    "growth overflows from year 900": ({"sectors.retail.growth": 1.0, "sectors.retail.year": 900},
+                                       "sectors.retail.year", ["from 1900 to 2200", "900"]),
+    "growth overflows over the horizon": ({"sectors.retail.growth": 1.0,
+                                           "scenario.horizon": [2020, 2200]},
+                                          "sectors.retail.growth", ["below 1e+15"]),
+    "shrinking growth overflows backwards": ({"sectors.retail.growth": -0.99,
+                                              "sectors.retail.year": 2100},
+                                             "sectors.retail.growth", ["below 1e+15"]),
+    "horizon of two million years": ({"scenario.horizon": [2020, 2030000]}, "scenario.horizon",
+                                     ["<= 2200", "at most 200 years"]),
+    "horizon too long": ({"scenario.horizon": [1950, 2151]}, "scenario.horizon",
+                         ["at most 200 years"]),
+    "base year outside the range": ({"scenario.base_year": 1066}, "scenario.base_year",
+                                    ["from 1900 to 2200"]),
+    "huge integer": ({"sectors.retail.value_added": 10**400}, "sectors.retail.value_added",
+                     ["between -1e+15 and 1e+15", "an integer of 401 digits"]),
+    "huge base": ({"sectors.retail.value_added": 1e300}, "sectors.retail.value_added",
+                  ["between -1e+15 and 1e+15"]),
+    "huge potential scale": ({"sectors.retail.potential_scale": 1e10},
+                             "sectors.retail.potential_scale", ["<= 100"]),
+    "huge seed": ({"settings.seed": 2**64}, "settings.seed", ["from 0 to 9223372036854775807"]),
+    "lognormal sigma 1000": ({"drivers.talent.value": {"dist": "lognormal", "median": 1,
+                                                       "sigma": 1000}},
+                             "drivers.talent.value.sigma", ["expected sigma <= 5"]),
+    "lognormal p05 p95 too far apart": ({"drivers.talent.value": {"dist": "lognormal", "p05": 1e-9,
+                                                                  "p95": 1e9}},
+                                        "drivers.talent.value.p95", ["expected sigma <= 5"]),
+    "bass p 1e-300": ({"use_cases.loans.adoption.p": 1e-300}, "use_cases.loans.adoption.p",
+                      ["within [1e-06, 1]"]),
+    "bass q 1e10": ({"use_cases.loans.adoption.q": 1e10}, "use_cases.loans.adoption.q",
+                    ["within [0, 1]"]),
+    "truncated normal too extreme for scipy": (
+        {"use_cases.loans.potential": {"dist": "normal", "mean": 1e15, "sd": 1e15, "low": 0.0,
+                                       "high": 1.0}},
+        "use_cases.loans.potential", ["scipy evaluates accurately", "support [0, 1]"]),
+    "year parameter out of range": ({"use_cases.pricing.adoption.midpoint": {
+        "dist": "normal", "mean": 2025, "sd": 100}}, "use_cases.pricing.adoption.midpoint",
+        ["within the years 1900-2200"]),
+    "value drivers overflow": ({**{f"drivers.big{i}": {"value": {"dist": "lognormal", "sigma": 5,
+                                                                "median": 1e15}} for i in range(4)},
+                                "use_cases.loans.drivers": [f"big{i}" for i in range(4)]},
+                               "use_cases.loans.drivers", ["below 1e+100", "about 1e13"]),
+    "driver named twice": ({"use_cases.pricing.drivers": ["talent", "talent"]},
+                           "use_cases.pricing.drivers", ["each name once", "'talent' twice"]),
+    "duplicate table years": ({"use_cases.loans.adoption": {"kind": "table", "points": {
+        "2025": 0.2, "02025": 0.5}}}, "use_cases.loans.adoption.points.02025",
+        ["year 2025 is given twice, as '2025' and '02025'"]),
+    "superscript year": ({"use_cases.loans.adoption": {"kind": "table", "points": {"\u00b2": 0.2}}},
+                         "use_cases.loans.adoption.points.\u00b2", ["expected a year as key"]),
+    "table year out of range": ({"use_cases.loans.adoption": {"kind": "table",
+                                                              "points": {"20250": 0.2}}},
+                                "use_cases.loans.adoption.points.20250", ["from 1900 to 2200"]),
+    "contradictory correlations": ({"correlations": [
+        {"params": ["use_cases.pricing.potential", "use_cases.loans.potential"], "rank": 0.9},
+        {"params": ["use_cases.loans.potential", "use_cases.pricing.potential"], "rank": -0.9}]},
+        "correlations[1].params", ["each pair once", "correlations[0]"]),
+    "duplicate correlations": ({"correlations": BASE["correlations"] * 2},
+                               "correlations[1].params", ["each pair once"]),
     # correlations
     "correlation unknown parameter": (
         {"correlations.0.params": ["use_cases.pricing.potential", "use_cases.loans.potentail"]},
@@ -353,7 +434,7 @@ ERRORS = {
         "correlations[0].params", ["is fixed"]),
     "correlation same parameter twice": (
         {"correlations.0.params": ["use_cases.loans.potential", "use_cases.loans.potential"]},
-        "correlations[0].params", ["two different"]),
+        "correlations[0].params", ["each name once"]),
     "correlation rank one": ({"correlations.0.rank": 1.0}, "correlations[0].rank",
                              ["strictly between -1 and 1"]),
     "correlation rank below minus one": ({"correlations.0.rank": -1.5}, "correlations[0].rank",
@@ -430,9 +511,9 @@ def test_unhashable_kind_gives_scenario_error(tmp_path, key, bad):
 @pytest.mark.parametrize("key", ["drivers.talent.value", "use_cases.pricing.adoption.steepness",
                                  "use_cases.loans.adoption.p"])
 def test_lognormal_allowed_for_positive_parameters(tmp_path, key):
-    doc = edited({key: {"dist": "lognormal", "median": 0.5, "sigma": 0.2}})
+    doc = edited({key: {"dist": "lognormal", "median": 0.05, "sigma": 0.2}})
     s = load_scenario(write_doc(tmp_path, doc))
-    assert s.parameters()[key].median() == pytest.approx(0.5)
+    assert s.parameters()[key].median() == pytest.approx(0.05)
 
 
 def test_lognormal_allowed_for_nonnegative_parameters(tmp_path):
@@ -730,3 +811,80 @@ def test_error_in_a_profile_names_the_profile_key(write_toml):
         load_scenario(variant)
     assert info.value.path == "profiles.retail_wave1.adoption.steepness"
     assert info.value.file == str(variant)
+
+
+# ----------------------------------------------------------------------------- bounds (issue 9)
+class _NaNQuantiles:
+    """A frozen distribution whose quantile function gives NaN (as scipy's can)."""
+
+    def ppf(self, q):
+        return np.full(np.shape(q), np.nan)
+
+
+def test_check_domain_refuses_nan_reach():
+    from digimpact.schema import _check_domain
+
+    dist = Distribution("normal", {"mean": 0.5, "sd": 1.0}, _NaNQuantiles())
+    for domain in ("share", "positive", "nonnegative", "year"):
+        with pytest.raises(ScenarioError, match=r"expected finite values.*nan") as info:
+            _check_domain(dist, domain, "use_cases.u.potential", "f.toml")
+        assert (info.value.path, info.value.file) == ("use_cases.u.potential", "f.toml")
+
+
+@given(level=st.floats(1e-3, 1e15), growth=st.floats(-0.999, 2.0),
+       year=st.integers(*YEARS), first=st.integers(*YEARS), span=st.integers(0, MAX_HORIZON))
+def test_accepted_sectors_stay_below_the_level_bound(level, growth, year, first, span):
+    """A sector is accepted exactly when its grown base stays below MAX_LEVEL at both ends of
+    the horizon (the base is monotone in the year), so simulate never overflows there."""
+    last = min(first + span, YEARS[1])
+    doc = edited({"scenario.horizon": [first, last], "scenario.base_year": first,
+                  "sectors.retail.value_added": level, "sectors.retail.growth": growth,
+                  "sectors.retail.year": year, "targets": {}})
+    exact = [math.log(level) + (y - year) * math.log1p(growth) for y in (first, last)]
+    try:
+        s = Scenario.from_dict(doc)
+    except ScenarioError as exc:
+        assert exc.path == "sectors.retail.growth" and "below 1e+15" in exc.message
+        assert max(exact) > math.log(MAX_LEVEL)
+        return
+    assert max(exact) <= math.log(MAX_LEVEL)
+    bases = [s.sectors["retail"].base("value_added", y) for y in s.years]
+    assert all(math.isfinite(b) and b <= MAX_LEVEL * (1 + 1e-9) for b in bases)
+
+
+@given(p=st.floats(*BASS_P), q=st.floats(*BASS_Q), start=st.integers(*YEARS),
+       speed=st.floats(1e-3, 1e3))
+def test_accepted_bass_parameters_give_finite_curves(p, q, start, speed):
+    """Within the bounds q/p <= 1e6, so the curve never meets inf x 0; the speed driver
+    stretches time without limit."""
+    years = 2020 + speed * (np.arange(YEARS[0], YEARS[1] + 1) - 2020)
+    curve = bass(years, p, q, start)
+    assert np.isfinite(curve).all() and (curve >= 0).all() and (curve <= 1).all()
+
+
+def test_with_overrides_suggests_a_misspelt_id(example):
+    """Issue 12: a misspelt id creates a new, incomplete entry; the error says which."""
+    with pytest.raises(ScenarioError) as info:
+        example.with_overrides({"drivers.talnt.value.mode": 0.9})
+    err = info.value
+    assert err.path == "drivers.talnt.value"
+    assert "the override 'drivers.talnt.value.mode' created a new key 'drivers.talnt' " \
+           "(did you mean 'talent'?)" in err.message
+    with pytest.raises(ScenarioError, match="did you mean 'dynamic_pricing'"):
+        example.with_overrides({"use_cases.dynamic_pricng.enabled": True})
+    # no hint when the new key is not close to any, or the message already has one
+    with pytest.raises(ScenarioError) as info:
+        example.with_overrides({"drivers.zzz.value.mode": 0.9})
+    assert "did you mean" not in info.value.message
+    with pytest.raises(ScenarioError) as info:
+        example.with_overrides({"settings.sed": 1})
+    assert info.value.message.count("did you mean") == 1
+
+
+def test_a_scenario_with_free_text_everywhere_hashes_and_round_trips(example):
+    """Every free-text key the schema allows is a string, so the hash never meets a date."""
+    s = example.with_overrides({"scenario.source": "s", "scenario.note": "n",
+                                "targets.core.note": "n", "correlations": [
+                                    {**example.document["correlations"][0], "note": "n"}]})
+    assert len(s.hash) == 64
+    assert Scenario.from_dict(tomllib.loads(s.to_toml())).hash == s.hash

@@ -20,6 +20,7 @@ from .calibrate import CalibrationReport, calibrate
 from .compare import Comparison, compare
 from .engine import simulate, simulate_many
 from .errors import ScenarioError
+from .reproduce import Reproduction, reproduce
 from .results import Results, open_results
 from .scenario import Scenario, load_scenario
 from .sensitivity import sensitivity
@@ -32,6 +33,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = [
     "CalibrationReport",
     "Comparison",
+    "Reproduction",
     "Results",
     "Scenario",
     "ScenarioError",
@@ -43,6 +45,7 @@ __all__ = [
     "load_scenario",
     "open_results",
     "plot",
+    "reproduce",
     "sensitivity",
     "simulate",
     "simulate_many",

@@ -127,7 +127,8 @@ def gompertz(t: ArrayLike, midpoint: ArrayLike, steepness: ArrayLike, ceiling: A
     t, m, k, c = _prep(t, midpoint, steepness, ceiling)
     z = _diff(t, m, k, c)
     z *= -k
-    np.exp(z, out=z)
+    with np.errstate(over="ignore"):  # exp -> inf long before the midpoint: the curve is 0 there
+        np.exp(z, out=z)
     np.negative(z, out=z)
     np.exp(z, out=z)
     z *= c
@@ -215,7 +216,8 @@ class Curve:
     """A curve kind as scenario files name it: its function and its parameters.
 
     ``domains`` maps each uncertain parameter to ``"year"``, ``"share"`` (in [0, 1]),
-    ``"positive"`` or ``"nonnegative"``; ``defaults`` gives the optional ones. The curve is
+    ``"positive"``, ``"nonnegative"``, or Bass's ``"innovation"`` and ``"imitation"`` (their
+    ranges are in :mod:`digimpact.schema`); ``defaults`` gives the optional ones. The curve is
     proportional to its ``level`` parameter (the ceiling, or a table's scale), so the engine
     may fold a use case's value weight into it.
     """
@@ -233,7 +235,7 @@ class Curve:
 CURVES: dict[str, Curve] = {
     "logistic": Curve(logistic, {"midpoint": "year", "steepness": "positive", "ceiling": "share"},
                       {"ceiling": 1.0}),
-    "bass": Curve(bass, {"p": "positive", "q": "nonnegative", "start": "year", "ceiling": "share"},
+    "bass": Curve(bass, {"p": "innovation", "q": "imitation", "start": "year", "ceiling": "share"},
                   {"ceiling": 1.0}),
     "gompertz": Curve(gompertz, {"midpoint": "year", "steepness": "positive", "ceiling": "share"},
                       {"ceiling": 1.0}),

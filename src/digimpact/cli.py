@@ -1,33 +1,93 @@
-"""Command line: ``digimpact run | validate | check | calibrate | sensitivity | compare``.
-
-Errors print one line (``digimpact: error: ...``) and exit with status 2; ``check`` and
-``calibrate`` exit with status 1 when a target is missed.
-"""
+"""Command line: the ``digimpact`` command and its exit codes (see :data:`EPILOG`)."""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import pandas as pd
 
 from . import __version__
+from .atomic import atomic_write, check_writable, replace_folder
 from .engine import BACKENDS, OUTPUTS
-from .errors import ScenarioError
-from .results import Results, atomic_write
+from .errors import BackendError, ResultsError, ScenarioError, SimulationError, UsageError
+from .results import Results, year_in_horizon
 from .scenario import SAMPLERS, Scenario, load_scenario
 from .sensitivity import BY
 
-__all__ = ["main"]
+__all__ = ["EPILOG", "EXIT_BUG", "main"]
+
+EXIT_OK, EXIT_MISSED, EXIT_USER, EXIT_BUG, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 70, 130, 143
+DESCRIPTION = ("Simulate the GDP impact of digital and AI use-case adoption, sector by sector, "
+               "with Monte Carlo.")
+EPILOG = f"""\
+exit codes:
+  {EXIT_OK:<4} success
+  {EXIT_MISSED:<4} a published target missed (check, calibrate), or re-run numbers that differ
+       (reproduce)
+  {EXIT_USER:<4} a user error: scenario file, option, path or results file; one line on stderr
+       and, with --format json, {{"error": {{...}}}} on stdout
+  {EXIT_BUG:<4} a bug in digimpact (EX_SOFTWARE): one line naming the exception; please report
+       it; the traceback with --debug or DIGIMPACT_DEBUG=1
+  {EXIT_INTERRUPTED:<4} interrupted (Ctrl-C, SIGINT); earlier outputs are left untouched
+  {EXIT_TERMINATED:<4} terminated (SIGTERM); earlier outputs are left untouched
+
+run 'digimpact COMMAND --help' for the options of a command."""
+OUTPUT_SET = ("results.nc", "summary.csv", "exhibit5.png")
+"""The files ``run`` writes into its output folder, replaced together."""
+USER_ERRORS = (ScenarioError, UsageError, ResultsError, SimulationError, BackendError, OSError,
+               MemoryError)
+"""Exceptions reported as user errors (exit 2): the input, the options or the machine."""
+DEBUG_ENV = "DIGIMPACT_DEBUG"
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are :class:`UsageError`, reported like any other."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        raise UsageError(message)
+
+
+def _whole(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number >= ``minimum``, also written as ``1e6`` or ``20_000``."""
+
+    def parse(text: str) -> int:
+        try:
+            number = Decimal(text.replace("_", ""))
+        except InvalidOperation:
+            number = Decimal("NaN")
+        if not number.is_finite() or number != number.to_integral_value() or number < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum} (e.g. 20000 or "
+                                             f"1e6), not {text!r}")
+        return int(number)
+
+    parse.__name__ = "whole number"
+    return parse
+
+
+def _add_common(p: argparse.ArgumentParser, formats: bool = True) -> None:
+    if formats:
+        p.add_argument("--format", choices=("table", "json"), default="table",
+                       help="table (default) or json on stdout; errors too are then JSON")
+    p.add_argument("--debug", action="store_true",
+                   help=f"print the traceback of an internal error (or set {DEBUG_ENV}=1)")
 
 
 def _add_run_options(p: argparse.ArgumentParser, engine: bool = True) -> None:
     p.add_argument("file", help="scenario file (.toml)")
-    p.add_argument("--draws", type=int, help="number of draws (default: the scenario's)")
-    p.add_argument("--seed", type=int, help="root seed (default: the scenario's)")
+    p.add_argument("--draws", type=_whole(1), help="number of draws (default: the scenario's)")
+    p.add_argument("--seed", type=_whole(0), help="root seed (default: the scenario's)")
     p.add_argument("--sampler", choices=SAMPLERS, help="sampler (default: the scenario's)")
     if engine:
         p.add_argument("--backend", choices=BACKENDS, default="local",
@@ -39,41 +99,53 @@ def _add_run_options(p: argparse.ArgumentParser, engine: bool = True) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="digimpact", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="digimpact", description=DESCRIPTION, epilog=EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"digimpact {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="simulate and print ranges per sector and group")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add = functools.partial(sub.add_parser, epilog=EPILOG.rsplit("\n\n", 1)[0],
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    run = add("run", help="simulate; print ranges; write results.nc, summary.csv, chart")
     _add_run_options(run)
-    run.add_argument("--out", type=Path, help="output folder (default: out/<scenario name>)")
-    run.add_argument("--format", choices=("table", "json"), default="table")
-    validate = sub.add_parser("validate", help="check a scenario file without running it")
-    validate.add_argument("file")
-    check = sub.add_parser("check", help="simulate and compare with the scenario's targets")
+    run.add_argument("--out", type=Path, help="output folder, replaced as a whole (default: "
+                     "out/<scenario name>)")
+    _add_common(run)
+    validate = add("validate", help="check a scenario file without running it")
+    validate.add_argument("file", help="scenario file (.toml)")
+    _add_common(validate, formats=False)
+    check = add("check", help="simulate and compare with the scenario's targets")
     _add_run_options(check)
-    check.add_argument("--format", choices=("table", "json"), default="table")
-    cal = sub.add_parser("calibrate", help="fit value drivers to the targets; write a variant")
+    _add_common(check)
+    cal = add("calibrate", help="fit value drivers to the targets; write a variant")
     _add_run_options(cal, engine=False)
     cal.add_argument("--out", type=Path, required=True, help="variant file to write (.toml)")
     cal.add_argument("--param", action="append", help="drivers.<id>.value.median|sigma "
                      "(repeatable; default: every lognormal value driver)")
     cal.add_argument("--target", action="append", help="target id (repeatable; default: all)")
-    sens = sub.add_parser("sensitivity", help="rank the inputs that drive an output's range")
-    sens.add_argument("file")
-    sens.add_argument("--by", choices=BY, default="sector")
+    _add_common(cal, formats=False)
+    sens = add("sensitivity", help="rank the inputs that drive an output's range")
+    sens.add_argument("file", help="scenario file (.toml)")
+    sens.add_argument("--by", choices=BY, default="sector", help="group the inputs by")
     sens.add_argument("--output", default="total", help="total, a group, a sector or a target id")
-    sens.add_argument("--year", type=int, help="default: the scenario's target year")
-    sens.add_argument("--method", choices=("sobol", "tornado"), default="sobol")
-    sens.add_argument("--draws", type=int, default=1024, help="Sobol' base sample (power of 2)")
-    sens.add_argument("--seed", type=int, default=0)
-    sens.add_argument("--format", choices=("table", "json"), default="table")
-    cmp = sub.add_parser("compare", help="two scenarios on common random numbers")
-    cmp.add_argument("a")
-    cmp.add_argument("b")
-    cmp.add_argument("--draws", type=int)
-    cmp.add_argument("--seed", type=int)
-    cmp.add_argument("--sampler", choices=SAMPLERS)
-    cmp.add_argument("--year", type=int)
-    cmp.add_argument("--format", choices=("table", "json"), default="table")
+    sens.add_argument("--year", type=int, help="year of the output (default: the target year)")
+    sens.add_argument("--method", choices=("sobol", "tornado"), default="sobol",
+                      help="sobol: variance shares; tornado: one-at-a-time swings")
+    sens.add_argument("--draws", type=_whole(1), default=1024,
+                      help="Sobol' base sample, a power of two >= 64 (default: 1024)")
+    sens.add_argument("--seed", type=_whole(0), default=0, help="seed of the design (default: 0)")
+    _add_common(sens)
+    cmp = add("compare", help="two scenarios on common random numbers")
+    cmp.add_argument("a", help="scenario file A (.toml)")
+    cmp.add_argument("b", help="scenario file B (.toml), reported as b - a")
+    cmp.add_argument("--draws", type=_whole(1), help="number of draws (default: A's)")
+    cmp.add_argument("--seed", type=_whole(0), help="root seed (default: A's)")
+    cmp.add_argument("--sampler", choices=SAMPLERS, help="sampler (default: A's)")
+    cmp.add_argument("--year", type=int, help="year compared (default: A's target year)")
+    _add_common(cmp)
+    rep = add("reproduce", help="re-run a results.nc from its record; are the numbers "
+                         "identical bit for bit?")
+    rep.add_argument("file", help="results file written by 'digimpact run' (results.nc)")
+    _add_common(rep)
     return parser
 
 
@@ -99,8 +171,11 @@ def _sensitivity(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     from .compare import compare
 
-    comparison = compare(args.a, args.b, draws=args.draws, seed=args.seed, sampler=args.sampler)
-    table = comparison.summary(year=args.year)
+    a = load_scenario(args.a)
+    year = year_in_horizon(a, args.year)  # before simulating
+    comparison = compare(a, load_scenario(args.b), draws=args.draws, seed=args.seed,
+                         sampler=args.sampler)
+    table = comparison.summary(year=year)
     if args.format == "json":
         print(json.dumps({"a": str(args.a), "b": str(args.b),
                           "provenance": _provenance(comparison.a), "summary": _records(table)},
@@ -154,7 +229,8 @@ def _table(results: Results) -> str:
     return "\n".join(lines)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _write_outputs(results: Results, folder: Path) -> None:
+    """Write :data:`OUTPUT_SET` into ``folder``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -162,13 +238,21 @@ def _run(args: argparse.Namespace) -> int:
 
     from . import plot
 
-    _scenario, results = _simulate(args)
-    out = args.out or Path("out") / Path(args.file).stem
-    results.to_netcdf(out / "results.nc")
-    atomic_write(out / "summary.csv", results.summary().to_csv().encode())
+    results.to_netcdf(folder / "results.nc")
+    results.summary().to_csv(folder / "summary.csv")
     ax = plot.exhibit5(results)
-    atomic_write(out / "exhibit5.png", writer=lambda tmp: ax.figure.savefig(tmp, dpi=130, format="png"))
-    plt.close(ax.figure)
+    try:
+        ax.figure.savefig(folder / "exhibit5.png", dpi=130, format="png")
+    finally:
+        plt.close(ax.figure)
+
+
+def _run(args: argparse.Namespace) -> int:
+    out = args.out or Path("out") / Path(args.file).stem
+    check_writable(out, folder_of=OUTPUT_SET)  # before simulating
+    _scenario, results = _simulate(args)
+    with replace_folder(out) as staging:  # all old files or all new ones
+        _write_outputs(results, staging)
     if args.format == "json":
         print(_json(results))
     else:
@@ -201,13 +285,12 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    import os
-
     import tomli_w
 
     from .calibrate import calibrate
 
     scenario = load_scenario(args.file)
+    check_writable(args.out)
     _fitted, report = calibrate(scenario, targets=args.target, params=args.param,
                                draws=args.draws, seed=args.seed, sampler=args.sampler)
     values: dict = {}
@@ -231,20 +314,103 @@ def _calibrate(args: argparse.Namespace) -> int:
     return 0 if report.targets["ok"].all() else 1
 
 
+def _reproduce(args: argparse.Namespace) -> int:
+    from .reproduce import reproduce
+
+    result = reproduce(args.file)
+    if args.format == "json":
+        stored, current = result.versions
+        print(json.dumps({"file": str(args.file), "identical": result.identical,
+                          "stored_version": stored, "current_version": current,
+                          "settings": result.settings(), "variables": _records(result.variables)},
+                         indent=2))
+    else:
+        print(f"{args.file}: {result}")
+    return EXIT_OK if result.identical else EXIT_MISSED
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": _run, "validate": _validate, "check": _check, "calibrate": _calibrate,
-    "sensitivity": _sensitivity, "compare": _compare}
+    "sensitivity": _sensitivity, "compare": _compare, "reproduce": _reproduce}
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so that cleanup code runs."""
+
+
+def _raise_terminated(signum: int, frame) -> None:
+    raise _Terminated
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """While the command runs, SIGTERM raises :class:`_Terminated` (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _fields(exc: BaseException) -> dict[str, object]:
+    """``message``, ``file`` and key ``path`` of an error, for one line and the JSON object."""
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return {"message": exc.strerror or str(exc), "file": str(exc.filename), "path": None}
+    if isinstance(exc, MemoryError):
+        return {"message": f"out of memory ({exc}); use fewer --draws, --outputs target_year or "
+                f"--backend dask", "file": None, "path": None}
+    return {"message": getattr(exc, "message", None) or str(exc) or type(exc).__name__,
+            "file": getattr(exc, "file", None), "path": getattr(exc, "path", None) or None}
+
+
+def _fail(exc: BaseException, code: int, as_json: bool) -> int:
+    """Report ``exc`` in one line on stderr (and as JSON on stdout) and return ``code``."""
+    fields = _fields(exc)
+    if as_json:
+        print(json.dumps({"error": {"type": type(exc).__name__, **fields, "exit_code": code}},
+                         indent=2))
+    if code == EXIT_INTERRUPTED:
+        line = "interrupted; earlier outputs are untouched"
+    elif code == EXIT_TERMINATED:
+        line = "terminated; earlier outputs are untouched"
+    elif code == EXIT_BUG:
+        line = (f"internal error, a bug in digimpact {__version__}: {type(exc).__name__}: {exc}. "
+                f"Please report it to the digimpact issue tracker with the command line "
+                f"(traceback: --debug or {DEBUG_ENV}=1)")
+    else:
+        line = ": ".join(str(f) for f in (fields["file"], fields["path"], fields["message"]) if f)
+    line = " ".join(line.split())  # one line, whatever the message
+    print(f"digimpact: {'error: ' if code == EXIT_USER else ''}{line}", file=sys.stderr)
+    return code
+
+
+def _asks_json(argv: Sequence[str]) -> bool:
+    pairs = zip(argv, [*argv[1:], ""], strict=True)
+    return "--format=json" in argv or any(a == "--format" and b == "json" for a, b in pairs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``digimpact`` command."""
-    args = _parser().parse_args(argv)
-    try:
-        return COMMANDS[args.command](args)
-    except (ScenarioError, ValueError, OSError) as exc:
-        print(f"digimpact: error: {exc}", file=sys.stderr)
-        return 2
-
+    """Entry point of the ``digimpact`` command; returns the exit code (see :data:`EPILOG`)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    as_json = _asks_json(argv)
+    args = None
+    with _sigterm_raises():
+        try:
+            args = _parser().parse_args(argv)
+            return COMMANDS[args.command](args)
+        except KeyboardInterrupt as exc:
+            return _fail(exc, EXIT_INTERRUPTED, as_json)
+        except _Terminated as exc:
+            return _fail(exc, EXIT_TERMINATED, as_json)
+        except USER_ERRORS as exc:
+            return _fail(exc, EXIT_USER, as_json)
+        except Exception as exc:
+            if getattr(args, "debug", False) or os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+                traceback.print_exc()
+            return _fail(exc, EXIT_BUG, as_json)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

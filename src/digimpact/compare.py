@@ -16,6 +16,7 @@ import pandas as pd
 import xarray as xr
 
 from .engine import simulate
+from .errors import UsageError
 from .results import Results
 from .scenario import Scenario, load_scenario
 
@@ -60,7 +61,8 @@ def compare(a: Scenario | Results | str | Path, b: Scenario | str | Path,
             sampler: str | None = None) -> Comparison:
     """Simulate ``a`` and ``b`` on common random numbers.
 
-    ``draws``, ``seed`` and ``sampler`` default to ``a``'s settings and are used for both. ``a``
+    ``draws``, ``seed`` and ``sampler`` default (when ``None``) to ``a``'s settings and are used
+    for both; ``draws`` below 1 is a :class:`~digimpact.errors.UsageError`. ``a``
     may also be results already simulated (full outputs): ``b`` is then run with their draws,
     seed and sampler, so one base serves many variants. The scenarios must have the same
     sectors and years.
@@ -84,8 +86,12 @@ def compare(a: Scenario | Results | str | Path, b: Scenario | str | Path,
     a = a if isinstance(a, Scenario) else load_scenario(a)
     b = b if isinstance(b, Scenario) else load_scenario(b)
     if list(a.sectors) != list(b.sectors) or list(a.years) != list(b.years):
-        raise ValueError("compare needs scenarios with the same sectors and years")
+        raise UsageError("compare needs scenarios with the same sectors and years")
+    if draws is not None and draws < 1:
+        raise UsageError(f"draws must be >= 1, not {draws} (omit it for the scenario's "
+                         f"{a.settings.draws})")
     settings = a.settings
-    kwargs = {"draws": draws or settings.draws, "seed": settings.seed if seed is None else seed,
-              "sampler": sampler or settings.sampler, "progress": False}
+    kwargs = {"draws": settings.draws if draws is None else draws,
+              "seed": settings.seed if seed is None else seed,
+              "sampler": settings.sampler if sampler is None else sampler, "progress": False}
     return Comparison(done or simulate(a, **kwargs), simulate(b, **kwargs))

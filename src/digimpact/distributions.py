@@ -39,9 +39,14 @@ from scipy import stats
 
 from .errors import ScenarioError, did_you_mean
 
-__all__ = ["BatchPPF", "Distribution", "batch_ppf", "parse"]
+__all__ = ["MAX_NUMBER", "MAX_SIGMA", "BatchPPF", "Distribution", "batch_ppf", "parse"]
 
 _Z95 = float(stats.norm.ppf(0.95))
+MAX_NUMBER = 1e15
+"""Largest magnitude of any number in a parameter spec (a thousand times Japan's GDP in yen)."""
+MAX_SIGMA = 5.0
+"""Largest lognormal ``sigma``: p95 / p05 = exp(2 x 1.645 sigma) is 1.4e7 at 5, and the
+samplers' reach (8.2 sigma above the median) a factor of 6e17."""
 _META_KEYS = ("source", "note", "unit")
 _FORMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # dist: (required keys, optional keys); alternative forms listed separately
@@ -125,8 +130,14 @@ class Distribution:
 def _number(value: Any, path: str, file: str | None) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ScenarioError(f"expected a number, got {value!r}", path, file)
+    if isinstance(value, int) and abs(value) > MAX_NUMBER:  # float() of a huge int overflows
+        raise ScenarioError(f"expected a number between {-MAX_NUMBER:g} and {MAX_NUMBER:g}, got "
+                            f"an integer of {len(str(abs(value)))} digits", path, file)
     if not math.isfinite(value):
         raise ScenarioError(f"expected a finite number, got {value!r}", path, file)
+    if abs(value) > MAX_NUMBER:
+        raise ScenarioError(f"expected a number between {-MAX_NUMBER:g} and {MAX_NUMBER:g}, got "
+                            f"{value:g}", path, file)
     return float(value)
 
 
@@ -184,6 +195,11 @@ def _build(kind: str, s: dict[str, float], path: str, file) -> Any:
             mu, sigma = math.log(s["median"]), s["sigma"]
         else:
             raise ScenarioError("expected either p05 and p95, or median and sigma", path, file)
+        if sigma > MAX_SIGMA:
+            key = "sigma" if "sigma" in s else "p95"
+            raise ScenarioError(f"expected sigma <= {MAX_SIGMA:g} (p95 / p05 <= "
+                                f"{math.exp(2 * _Z95 * MAX_SIGMA):.3g}), got sigma = {sigma:g}",
+                                f"{path}.{key}", file)
         return stats.lognorm(sigma, scale=math.exp(mu))
     if kind == "beta":
         _positive(s, "a", path, file)

@@ -1,4 +1,4 @@
-"""The one exception a user's scenario mistake raises."""
+"""The exceptions a user's mistake raises: scenario, options, results files, numbers, backend."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import difflib
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["BackendError", "ScenarioError", "SimulationError", "UsageError", "did_you_mean"]
+__all__ = ["BackendError", "ResultsError", "ScenarioError", "SimulationError", "UsageError",
+           "did_you_mean"]
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -65,6 +66,27 @@ class UsageError(ValueError):
     >>> str(UsageError("draws must be >= 1"))
     'draws must be >= 1'
     """
+
+
+class ResultsError(ValueError):
+    """A results file that digimpact cannot read back, named by its path.
+
+    Raised by :func:`digimpact.open_results` for a file that is empty, truncated, not netCDF4,
+    not written by digimpact, or whose stored scenario does not match its hash.
+
+    Examples
+    --------
+    >>> str(ResultsError("empty file", file="out/results.nc"))
+    'out/results.nc: empty file'
+    """
+
+    def __init__(self, message: str, file: str | Path) -> None:
+        self.message = message
+        self.file = str(file)
+        super().__init__(f"{self.file}: {message}")
+
+    def __reduce__(self):
+        return (type(self), (self.message, self.file))
 
 
 class SimulationError(ArithmeticError):

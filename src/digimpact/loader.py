@@ -1,7 +1,15 @@
-"""Read scenario files: TOML via :mod:`tomllib`, ``extends`` chains, key origins."""
+"""Read scenario files: TOML via :mod:`tomllib`, ``extends`` chains, key origins.
+
+Only what can be a scenario is read: a regular file (never a device, a FIFO or a directory) of
+at most :data:`MAX_BYTES`, in UTF-8 (a byte-order mark is allowed), nested at most
+:data:`MAX_NESTING` levels, through at most :data:`MAX_EXTENDS` files of ``extends``. Anything
+else raises one :class:`~digimpact.errors.ScenarioError` naming the file.
+"""
 
 from __future__ import annotations
 
+import os
+import stat
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -9,7 +17,14 @@ from typing import Any
 
 from .errors import ScenarioError
 
-__all__ = ["Origins", "merge", "read_document"]
+__all__ = ["MAX_BYTES", "MAX_EXTENDS", "MAX_NESTING", "Origins", "merge", "read_document"]
+
+MAX_BYTES = 10 * 2**20
+"""Largest scenario file read (10 MiB; the whole Japan 2030 model is about 100 KiB)."""
+MAX_EXTENDS = 32
+"""Longest chain of ``extends`` (a file, its parent, the parent's parent, ...)."""
+MAX_NESTING = 16
+"""Deepest nesting of tables and arrays in a file (a scenario needs five)."""
 
 
 class Origins:
@@ -82,29 +97,26 @@ def read_document(path: str | Path, _stack: tuple[Path, ...] = ()) -> tuple[dict
     """Read a scenario file and everything it ``extends`` into one merged document.
 
     ``extends`` is a path (or list of paths) relative to the file; each is read in turn,
-    merged in order, and the file's own keys are merged last.
+    merged in order, and the file's own keys are merged last. A parent may lie outside the
+    file's folder, but must be a regular file.
 
     Raises
     ------
     ScenarioError
-        Missing file, invalid TOML, a non-string ``extends``, or a cycle of ``extends``.
+        A file that is missing, not a regular file, too large, not UTF-8 or not TOML (with
+        the line and column), nested too deeply; a non-string ``extends``, a cycle of
+        ``extends`` or a chain longer than :data:`MAX_EXTENDS`.
     """
-    path = Path(path).resolve()
+    parent = _stack[-1] if _stack else None
+    if len(_stack) >= MAX_EXTENDS:
+        raise ScenarioError(f"expected a chain of at most {MAX_EXTENDS} files of extends",
+                            "extends", parent)
+    path = _resolve(path, parent)
     name = str(path)
     if path in _stack:
         chain = " -> ".join(p.name for p in (*_stack[_stack.index(path):], path))
-        raise ScenarioError(f"cycle in extends: {chain}", "extends", _stack[-1])
-    try:
-        with path.open("rb") as fh:
-            own = tomllib.load(fh)
-    except FileNotFoundError:
-        where = _stack[-1] if _stack else None
-        raise ScenarioError(f"scenario file not found: {path}", "extends" if _stack else "",
-                            where) from None
-    except IsADirectoryError:
-        raise ScenarioError("expected a scenario file, got a directory", "", name) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"invalid TOML: {exc}", "", name) from None
+        raise ScenarioError(f"cycle in extends: {chain}", "extends", parent)
+    own = _parse(_read(path, parent), name)
     parents = own.pop("extends", [])
     if isinstance(parents, str):
         parents = [parents]
@@ -112,9 +124,97 @@ def read_document(path: str | Path, _stack: tuple[Path, ...] = ()) -> tuple[dict
         raise ScenarioError("expected a file name or a list of file names", "extends", name)
     doc: dict[str, Any] = {}
     origins = Origins(default=name)
-    for parent in parents:
-        sub, sub_origins = read_document(path.parent / parent, (*_stack, path))
+    for parent_name in parents:
+        sub, sub_origins = read_document(path.parent / parent_name, (*_stack, path))
         doc = merge(doc, sub)
         origins.update(sub_origins)
     origins.record(own, name)
     return merge(doc, own), origins
+
+
+def _unreadable(message: str, path: str | Path, parent: Path | None) -> ScenarioError:
+    """The error for a file that cannot be read: blamed on the ``extends`` that named it."""
+    if parent is None:
+        return ScenarioError(message, "", path)
+    return ScenarioError(f"{message}: {path}", "extends", parent)
+
+
+def _resolve(path: str | Path, parent: Path | None) -> Path:
+    """The absolute path of a scenario file (symlinks resolved, a loop left to :func:`_read`)."""
+    text = os.fspath(path)
+    if "\0" in text:
+        raise _unreadable("expected a file name without NUL characters", repr(text), parent)
+    try:
+        return Path(os.path.realpath(text))
+    except (OSError, ValueError) as exc:
+        raise _unreadable(f"cannot read the file ({exc})", repr(text), parent) from None
+
+
+def _read(path: Path, parent: Path | None) -> bytes:
+    """The bytes of a regular file of at most MAX_BYTES (a FIFO or device is never opened)."""
+    too_large = f"expected a file of at most {MAX_BYTES // 2**20} MiB"
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a directory" if stat.S_ISDIR(info.st_mode) else "a device, FIFO or socket"
+            raise _unreadable(f"expected a scenario file, got {kind}", path, parent)
+        if info.st_size > MAX_BYTES:
+            raise _unreadable(too_large, path, parent)
+        # O_NONBLOCK: a file swapped for a FIFO after the stat still cannot block the open
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise _unreadable("expected a scenario file", path, parent)
+            data = fh.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        raise _unreadable("scenario file not found", path, parent) from None
+    except OSError as exc:  # a symlink loop, a name too long, no permission
+        raise _unreadable(f"cannot read the file ({exc.strerror})", path, parent) from None
+    if len(data) > MAX_BYTES:
+        raise _unreadable(too_large, path, parent)
+    return data
+
+
+def _parse(data: bytes, name: str) -> dict[str, Any]:
+    """TOML tables from UTF-8 bytes (with or without a byte-order mark)."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - data.rfind(b"\n", 0, exc.start)
+        raise ScenarioError(f"expected UTF-8 text, got byte 0x{data[exc.start]:02x} (at line "
+                            f"{line}, column {column})", "", name) from None
+    nested = f"expected arrays and tables nested at most {MAX_NESTING} deep"
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        if message.endswith("(at end of document)"):  # say where that is
+            last = text.rsplit("\n", 1)[-1]
+            message = message.replace("end of document", f"line {text.count(chr(10)) + 1}, "
+                                      f"column {len(last) + 1}, the end of the document")
+        raise ScenarioError(f"invalid TOML: {message}", "", name) from None
+    except RecursionError:
+        raise ScenarioError(nested, "", name) from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise ScenarioError(f"invalid TOML: {exc}", "", name) from None
+    deep = _too_deep(doc)
+    if deep is not None:
+        raise ScenarioError(nested, deep, name)
+    return doc
+
+
+def _too_deep(doc: Mapping[str, Any]) -> str | None:
+    """The key path of a table or array nested deeper than MAX_NESTING, if any (dotted keys
+    nest without limit, and merging recurses)."""
+    level: list[tuple[str, Any]] = [("", doc)]
+    for _ in range(MAX_NESTING + 1):
+        deeper: list[tuple[str, Any]] = []
+        for path, node in level:
+            if isinstance(node, Mapping):
+                items = ((f"{path}.{k}" if path else k, v) for k, v in node.items())
+            else:
+                items = ((f"{path}[{i}]", v) for i, v in enumerate(node))
+            deeper.extend(item for item in items if isinstance(item[1], Mapping | list))
+        level = deeper
+    return level[0][0] if level else None

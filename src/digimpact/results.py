@@ -2,44 +2,50 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .atomic import atomic_write
+from .errors import ResultsError, ScenarioError, UsageError
+
 if TYPE_CHECKING:
     from .scenario import Scenario
 
-__all__ = ["METRICS", "Results", "atomic_write", "build_dataset", "open_results"]
+__all__ = ["METRICS", "Results", "build_dataset", "open_results", "year_in_horizon"]
 
 METRICS = ("annual", "cumulative", "npv", "share_of_gdp")
 
 
-def atomic_write(path: str | Path, data: bytes | None = None, writer=None) -> Path:
-    """Write a file so that readers see either the old or the complete new content.
+def year_in_horizon(scenario: Scenario, year: int | None, what: str = "year") -> int:
+    """``year``, or the scenario's target year if ``None``, checked against the horizon.
 
-    Give ``data`` (bytes) or ``writer``, a function that writes to the temporary path it
-    is called with. The temporary file sits beside ``path`` and replaces it at the end.
+    Raises
+    ------
+    UsageError
+        If ``year`` is outside the scenario's horizon (the message names the horizon).
+
+    Examples
+    --------
+    >>> import digimpact
+    >>> s = digimpact.load_scenario("scenarios/examples/minimal.toml")
+    >>> year_in_horizon(s, None) == s.meta.target_year
+    True
+    >>> year_in_horizon(s, 1900)
+    Traceback (most recent call last):
+    ...
+    digimpact.errors.UsageError: year 1900 is outside the scenario's horizon 2020-2030
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            if data is not None:
-                fh.write(data)
-        if writer is not None:
-            writer(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    if year is None:
+        return scenario.meta.target_year
+    first, last = scenario.meta.horizon
+    if not first <= year <= last:
+        raise UsageError(f"{what} {year} is outside the scenario's horizon {first}-{last}")
+    return int(year)
 
 
 def _version() -> str:
@@ -120,14 +126,7 @@ class Results:
 
     def __init__(self, dataset: xr.Dataset, scenario: Scenario | None = None) -> None:
         self.dataset = dataset
-        if scenario is None:
-            import tomllib
-
-            from .scenario import Scenario
-
-            scenario = Scenario.from_dict(tomllib.loads(dataset.attrs["scenario_toml"]),
-                                          dataset.attrs.get("scenario_file") or None)
-        self.scenario = scenario
+        self.scenario = _stored_scenario(dataset.attrs) if scenario is None else scenario
 
     def __repr__(self) -> str:
         a = self.dataset.attrs
@@ -168,11 +167,11 @@ class Results:
             all sectors in ``year``.
         """
         meta = self.scenario.meta
-        year = meta.target_year if year is None else year
-        start = meta.horizon[0] if start is None else start
+        year = year_in_horizon(self.scenario, year)
+        start = year_in_horizon(self.scenario, meta.horizon[0] if start is None else start, "start")
         if "year" not in da.dims:  # outputs="target_year" keeps sectors for one year only
             if metric not in ("annual", "share_of_gdp") or year != meta.target_year:
-                raise ValueError(f"these results keep sector values for {meta.target_year} only "
+                raise UsageError(f"these results keep sector values for {meta.target_year} only "
                                  f"(outputs='target_year'); the total keeps every year")
             da = da.expand_dims(year=[year])
         if metric == "annual":
@@ -185,7 +184,7 @@ class Results:
         if metric == "npv":
             factor = (1.0 + rate) ** -(window["year"] - start)
             return (window * factor).sum("year")
-        raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
+        raise UsageError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
 
     def metric(self, metric: str = "annual", groups: Sequence[str] = (),
                sectors: Sequence[str] = (), year: int | None = None, start: int | None = None,
@@ -279,8 +278,56 @@ class Results:
         return atomic_write(path, writer=lambda tmp: self.dataset.to_netcdf(tmp, engine="h5netcdf"))
 
 
+def _stored_scenario(attrs: Mapping[str, Any]) -> Scenario:
+    import tomllib
+
+    from .scenario import Scenario
+
+    return Scenario.from_dict(tomllib.loads(attrs["scenario_toml"]), attrs.get("scenario_file") or None)
+
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+"""The first bytes of an HDF5 file, hence of the netCDF4 files digimpact writes."""
+REQUIRED_ATTRS = ("scenario_toml", "scenario_hash", "draws", "seed", "sampler", "digimpact_version")
+
+
+def _check_format(path: Path) -> None:
+    with open(path, "rb") as fh:
+        head = fh.read(len(HDF5_SIGNATURE))
+    if not head:
+        raise ResultsError("empty file, not digimpact results", path)
+    if head.startswith(b"CDF"):
+        raise ResultsError("a netCDF3 file; digimpact writes and reads netCDF4 (HDF5) files", path)
+    if head != HDF5_SIGNATURE:
+        raise ResultsError("not a netCDF4 (HDF5) file, not digimpact results", path)
+
+
+def _load(path: Path) -> xr.Dataset:
+    try:
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            ds = ds.load()
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # h5py's messages for broken files
+        raise ResultsError(f"truncated or damaged netCDF4 file ({exc})", path) from exc
+    ds.attrs = {k: v.item() if isinstance(v, np.generic) else v for k, v in ds.attrs.items()}
+    missing = [k for k in REQUIRED_ATTRS if k not in ds.attrs]
+    if missing or "value" not in ds:
+        what = f"attributes {', '.join(missing)}" if missing else "variable 'value'"
+        raise ResultsError(f"not written by digimpact (no {what})", path)
+    return ds
+
+
 def open_results(path: str | Path) -> Results:
     """Read results written by :meth:`Results.to_netcdf` (fully loaded into memory).
+
+    The stored scenario is rebuilt from its TOML text and checked against the stored hash.
+
+    Raises
+    ------
+    ResultsError
+        Naming ``path``, for a file that is empty, netCDF3, truncated or not HDF5, not
+        written by digimpact, or whose stored scenario is invalid or does not match its hash.
+    FileNotFoundError
+        If ``path`` does not exist.
 
     Examples
     --------
@@ -290,7 +337,17 @@ def open_results(path: str | Path) -> Results:
     >>> digimpact.open_results(path).dataset.attrs["seed"]
     1
     """
-    with xr.open_dataset(path, engine="h5netcdf") as ds:
-        ds = ds.load()
-    ds.attrs = {k: v.item() if isinstance(v, np.generic) else v for k, v in ds.attrs.items()}
-    return Results(ds)
+    import tomllib
+
+    path = Path(path)
+    _check_format(path)
+    ds = _load(path)
+    try:
+        scenario = _stored_scenario(ds.attrs)
+    except (tomllib.TOMLDecodeError, ScenarioError) as exc:
+        raise ResultsError(f"the stored scenario (attribute scenario_toml) is invalid: {exc}",
+                           path) from exc
+    if scenario.hash != ds.attrs["scenario_hash"]:
+        raise ResultsError("the stored scenario (attribute scenario_toml) does not match its hash "
+                           "scenario_hash: edited after the run", path)
+    return Results(ds, scenario)

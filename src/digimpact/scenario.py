@@ -12,9 +12,7 @@ import copy
 import functools
 import hashlib
 import html
-import itertools
 import json
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,19 +22,36 @@ from typing import Any
 import pandas as pd
 import tomli_w
 
-from . import distributions
-from .adoption import CURVES, Curve
-from .correlation import GaussianCopula
 from .distributions import Distribution
 from .errors import ScenarioError, did_you_mean
 from .loader import Origins, merge, read_document
-from .sampling import REACH_HIGH, REACH_LOW
+from .records import (
+    EFFECTS,
+    METRICS,
+    SAMPLERS,
+    Adoption,
+    Correlation,
+    Driver,
+    Meta,
+    Model,
+    Sector,
+    Settings,
+    Target,
+    UseCase,
+    parameters,
+)
+from .schema import SECTIONS, validate
 
 __all__ = [
+    "EFFECTS",
+    "METRICS",
+    "SAMPLERS",
+    "SECTIONS",
     "Adoption",
     "Correlation",
     "Driver",
     "Meta",
+    "Model",
     "Scenario",
     "Sector",
     "Settings",
@@ -45,261 +60,13 @@ __all__ = [
     "load_scenario",
 ]
 
-SAMPLERS = ("random", "lhs", "sobol")
-METRICS = ("annual", "cumulative")
-EFFECTS = ("speed", "ceiling", "value")
-SECTIONS = ("scenario", "settings", "sectors", "drivers", "profiles", "use_cases", "targets",
-            "correlations")
-
-
-# --------------------------------------------------------------------------- reading helpers
-class _Table:
-    """A table of the document being read: typed getters with key-path error messages."""
-
-    def __init__(self, data: Any, path: str, origins: Origins, allowed: Sequence[str] | None):
-        self.path, self.origins = path, origins
-        if not isinstance(data, Mapping):
-            self.fail(f"expected a table, got {data!r}")
-        self.data = data
-        for key in data if allowed is not None else ():
-            if key not in allowed:
-                self.fail(f"unknown key {key!r}{did_you_mean(key, allowed)}; expected one of "
-                          f"{', '.join(allowed)}", key)
-
-    def where(self, key: str | None = None) -> str:
-        return f"{self.path}.{key}" if key and self.path else (key or self.path)
-
-    def fail(self, message: str, key: str | None = None) -> None:
-        raise ScenarioError(message, *self.origins.locate(self.where(key)))
-
-    def _get(self, key: str, default: Any, required: bool) -> Any:
-        if key not in self.data:
-            if required:  # named where it is missing, not where a profile would hold it
-                path = self.where(key)
-                raise ScenarioError(f"missing required key {key!r}", path, self.origins.file_of(path))
-            return default
-        return self.data[key]
-
-    def text(self, key: str, default: str | None = "", required: bool = False) -> str:
-        value = self._get(key, default, required)
-        if value is not None and not isinstance(value, str):
-            self.fail(f"expected a string, got {value!r}", key)
-        return value
-
-    def choice(self, key: str, options: Sequence[str], default: str) -> str:
-        value = self.text(key, default)
-        if value not in options:
-            self.fail(f"expected one of {', '.join(map(repr, options))}, got {value!r}"
-                      f"{did_you_mean(str(value), options)}", key)
-        return value
-
-    def integer(self, key: str, default: int | None = None, required: bool = False,
-                minimum: int | None = None) -> int:
-        value = self._get(key, default, required)
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(f"expected a whole number, got {value!r}", key)
-        if minimum is not None and value < minimum:
-            self.fail(f"expected a whole number >= {minimum}, got {value}", key)
-        return value
-
-    def number(self, key: str, default: float | None = None, required: bool = False,
-               minimum: float | None = None, strict: bool = False) -> float | None:
-        value = self._get(key, default, required)
-        if value is None:
-            return None
-        number = distributions.parse(value, *self.origins.locate(self.where(key)))
-        if not number.is_fixed:
-            self.fail("expected a fixed number here, not a distribution", key)
-        if minimum is not None and (number.value < minimum or (strict and number.value == minimum)):
-            self.fail(f"expected a number {'>' if strict else '>='} {minimum:g}, got "
-                      f"{number.value:g}", key)
-        return number.value
-
-    def flag(self, key: str, default: bool) -> bool:
-        value = self._get(key, default, False)
-        if not isinstance(value, bool):
-            self.fail(f"expected true or false, got {value!r}", key)
-        return value
-
-    def names(self, key: str) -> tuple[str, ...]:
-        value = self._get(key, [], False)
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.fail(f"expected a list of names, got {value!r}", key)
-        return tuple(value)
-
-    def param(self, key: str, domain: str, default: float | None = None) -> Distribution:
-        value = self._get(key, default, default is None)
-        where = self.origins.locate(self.where(key))
-        dist = distributions.parse(value, *where)
-        _check_domain(dist, domain, *where)
-        return dist
-
-    def sub(self, key: str, allowed: Sequence[str] | None = None) -> _Table:
-        return _Table(self.data[key], self.where(key), self.origins, allowed)
-
-
-_DOMAINS = {
-    "share": ((0.0, 1.0), "within [0, 1]"),
-    "positive": ((0.0, float("inf")), "greater than 0"),
-    "nonnegative": ((0.0, float("inf")), "of at least 0"),
-    "year": ((-float("inf"), float("inf")), "that is a finite year"),
-}
-
-
-def _reach(dist: Distribution) -> tuple[float, float]:
-    """Smallest and largest value the samplers can produce for ``dist``."""
-    lo, hi = dist.ppf([REACH_LOW, REACH_HIGH])
-    return float(lo), float(hi)
-
-
-def _check_domain(dist: Distribution, domain: str, path: str, file: str | None) -> None:
-    (lo, hi), words = _DOMAINS[domain]
-    s_lo, s_hi = _reach(dist)
-    if domain == "year":
-        bad = not (math.isfinite(s_lo) and math.isfinite(s_hi))
-    else:
-        bad = s_lo < lo or s_hi > hi or (domain == "positive" and s_lo <= 0)
-    if bad:
-        got = f"got {s_lo:g}" if dist.is_fixed else f"the distribution reaches [{s_lo:g}, {s_hi:g}]"
-        raise ScenarioError(f"expected a value {words}; {got}", path, file)
-
-
-# --------------------------------------------------------------------------- parsed objects
-@dataclass(frozen=True)
-class Meta:
-    """The ``[scenario]`` table: what the model reports and in which unit."""
-
-    title: str
-    description: str
-    unit: str
-    base_year: int
-    horizon: tuple[int, int]
-    price_basis: str
-    metric: str
-    target_year: int
-    base_measure: str
-
-    @property
-    def years(self) -> range:
-        """Every year of the horizon."""
-        return range(self.horizon[0], self.horizon[1] + 1)
-
-    @property
-    def metrics(self) -> tuple[str, ...]:
-        """The metrics reported: ``("annual",)``, ``("cumulative",)`` or both."""
-        return METRICS if self.metric == "both" else (self.metric,)
-
-
-@dataclass(frozen=True)
-class Sector:
-    """A sector of the economy with its baseline from the national accounts."""
-
-    id: str
-    name: str
-    group: str
-    value_added: float
-    gross_output: float | None
-    year: int
-    growth: float
-    potential_scale: float
-    source: str
-    note: str
-
-    def base(self, measure: str, year: int) -> float:
-        """Baseline ``measure`` (``value_added`` or ``gross_output``) grown to ``year``."""
-        level = self.value_added if measure == "value_added" else self.gross_output
-        return float(level) * (1.0 + self.growth) ** (year - self.year)
-
-
-@dataclass(frozen=True)
-class Adoption:
-    """An adoption curve: its kind, uncertain parameters and fixed milestone points."""
-
-    kind: str
-    params: Mapping[str, Distribution]
-    points: Mapping[int, float] | None = None
-
-    @property
-    def curve(self) -> Curve:
-        return CURVES[self.kind]
-
-
-@dataclass(frozen=True)
-class UseCase:
-    """A use case: where it applies, how much it is worth and how fast it spreads."""
-
-    id: str
-    name: str
-    sector: str
-    technology: str
-    stage: str
-    wave: int
-    potential: Distribution
-    adoption: Adoption
-    drivers: tuple[str, ...]
-    deep_dive: bool
-    profile: str | None
-    enabled: bool
-    source: str
-    note: str
-
-
-@dataclass(frozen=True)
-class Driver:
-    """A shared uncertain factor that scales the ``speed``, ``ceiling`` or ``value`` of the
-    use cases that name it; sharing a draw is what correlates them."""
-
-    id: str
-    name: str
-    value: Distribution
-    acts_on: str
-    source: str
-    note: str
-
-
-@dataclass(frozen=True)
-class Target:
-    """A published figure the scenario should reproduce (low and/or high at quantiles)."""
-
-    id: str
-    name: str
-    groups: tuple[str, ...]
-    sectors: tuple[str, ...]
-    year: int
-    metric: str
-    low: float | None
-    high: float | None
-    quantiles: tuple[float, float]
-    tolerance: float
-    source: str
-
-    def bounds(self) -> list[tuple[str, float, float]]:
-        """``(which, quantile, published value)`` for each published bound."""
-        pairs = [("low", self.quantiles[0], self.low), ("high", self.quantiles[1], self.high)]
-        return [(k, q, v) for k, q, v in pairs if v is not None]
-
-
-@dataclass(frozen=True)
-class Correlation:
-    """A target rank (Spearman) correlation between two named parameters."""
-
-    params: tuple[str, str]
-    rank: float
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Run defaults: number of draws, root seed, sampler."""
-
-    draws: int
-    seed: int
-    sampler: str
-
 
 # --------------------------------------------------------------------------- the scenario
 @dataclass(frozen=True, eq=False)
-class Scenario:
-    """An immutable, validated scenario.
+class Scenario(Model):
+    """An immutable, validated scenario: the records of :class:`~digimpact.records.Model`
+    (``meta``, ``settings``, ``sectors``, ``drivers``, ``use_cases``, ``targets``,
+    ``correlations``), the merged ``document`` they were read from and its top ``file``.
 
     Build one with :func:`load_scenario` or :meth:`Scenario.from_dict`.
 
@@ -316,13 +83,6 @@ class Scenario:
 
     document: Mapping[str, Any] = field(repr=False)
     file: str | None
-    meta: Meta
-    settings: Settings
-    sectors: Mapping[str, Sector]
-    drivers: Mapping[str, Driver]
-    use_cases: Mapping[str, UseCase]
-    targets: Mapping[str, Target]
-    correlations: tuple[Correlation, ...]
 
     # ---- construction
     @classmethod
@@ -331,7 +91,8 @@ class Scenario:
         """Validate a document (the tables of a scenario file) and build a Scenario."""
         doc = _string_keys(document)  # TOML keys are strings (e.g. table years from Python)
         origins = origins or Origins(default=str(file) if file else None)
-        return _build(doc, str(file) if file else None, origins)
+        model = validate(doc, origins)
+        return cls(**vars(model), document=MappingProxyType(doc), file=str(file) if file else None)
 
     # ---- derived views
     @property
@@ -359,7 +120,7 @@ class Scenario:
         Names are key paths, e.g. ``use_cases.pricing.adoption.midpoint``; random streams are
         derived from them.
         """
-        return _parameters(self.use_cases, self.drivers)
+        return parameters(self.use_cases, self.drivers)
 
     def sectors_in(self, groups: Sequence[str] = (), sectors: Sequence[str] = ()) -> list[str]:
         """Sector ids in any of ``groups`` or listed in ``sectors``, in scenario order."""
@@ -399,8 +160,12 @@ class Scenario:
         2026.0
         """
         doc = copy.deepcopy(dict(self.document))
+        created = []  # (override, the first key it creates, that key's siblings)
         for dotted, value in overrides.items():
             keys = dotted.split(".")
+            new = _new_key(doc, keys)
+            if new:
+                created.append((dotted, *new))
             node = doc
             for key in keys[:-1]:
                 child = node.setdefault(key, {})
@@ -408,7 +173,10 @@ class Scenario:
                     raise ScenarioError(f"cannot set a key inside {child!r}", dotted, self.file)
                 node = child
             node[keys[-1]] = copy.deepcopy(value)
-        return Scenario.from_dict(doc, self.file)
+        try:
+            return Scenario.from_dict(doc, self.file)
+        except ScenarioError as exc:
+            raise _misspelt(exc, created) from None
 
     def replace(self, **sections: Any) -> Scenario:
         """A new scenario with whole top-level tables merged in (``settings={"draws": 100}``).
@@ -449,7 +217,7 @@ class Scenario:
         """The document as TOML text (written atomically to ``path`` if given)."""
         text = self._toml
         if path is not None:
-            from .results import atomic_write
+            from .atomic import atomic_write
 
             atomic_write(path, text.encode())
         return text
@@ -490,16 +258,27 @@ def _walk(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
         yield prefix, node
 
 
-def _parameters(use_cases: Mapping[str, UseCase],
-                drivers: Mapping[str, Driver]) -> dict[str, Distribution]:
-    out: dict[str, Distribution] = {}
-    for uc in use_cases.values():
-        out[f"use_cases.{uc.id}.potential"] = uc.potential
-        for name, dist in uc.adoption.params.items():
-            out[f"use_cases.{uc.id}.adoption.{name}"] = dist
-    for d in drivers.values():
-        out[f"drivers.{d.id}.value"] = d.value
-    return out
+def _new_key(doc: Mapping[str, Any], keys: list[str]) -> tuple[str, list[str]] | None:
+    """The first of the key path ``keys`` missing from ``doc``, and the keys beside it."""
+    node: Any = doc
+    for depth, key in enumerate(keys):
+        if not isinstance(node, Mapping):
+            return None
+        if key not in node:
+            return ".".join(keys[:depth + 1]), list(node)
+        node = node[key]
+    return None
+
+
+def _misspelt(exc: ScenarioError, created: list[tuple[str, str, list[str]]]) -> ScenarioError:
+    """``exc``, with a did-you-mean when an override created a key close to an existing one."""
+    if "did you mean" not in exc.message:
+        for dotted, path, siblings in created:
+            hint = did_you_mean(path.rsplit(".", 1)[-1], siblings)
+            if hint and (exc.path + ".").startswith(path + "."):
+                return ScenarioError(f"{exc.message}; the override {dotted!r} created a new key "
+                                     f"{path!r}{hint}", exc.path, exc.file)
+    return exc
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -520,252 +299,3 @@ def load_scenario(path: str | Path) -> Scenario:
     return Scenario.from_dict(document, Path(path), origins)
 
 
-# --------------------------------------------------------------------------- validation
-def _build(doc: dict[str, Any], file: str | None, origins: Origins) -> Scenario:
-    root = _Table(doc, "", origins, SECTIONS)
-    meta = _meta(root)
-    settings = _settings(root)
-    sectors = {k: _sector(root, k, meta) for k in _section(root, "sectors", required=True)}
-    drivers = {k: _driver(root, k) for k in _section(root, "drivers")}
-    profiles = _section(root, "profiles")
-    for name, profile in profiles.items():
-        _Table(profile, f"profiles.{name}", origins,
-               tuple(k for k in _USE_CASE_KEYS if k not in ("profile", "enabled")))
-    use_cases = {}
-    for key in _section(root, "use_cases"):
-        uc = _use_case(root, key, profiles, sectors, drivers)
-        if uc.enabled:
-            use_cases[key] = uc
-    if not use_cases:
-        root.fail("expected at least one enabled use case", "use_cases")
-    scenario_groups = {s.group for s in sectors.values()}
-    targets = {k: _target(root, k, meta, scenario_groups, sectors) for k in _section(root, "targets")}
-    correlations = _correlations(root, _parameters(use_cases, drivers))
-    return Scenario(MappingProxyType(doc), file, meta, settings, MappingProxyType(sectors),
-                    MappingProxyType(drivers), MappingProxyType(use_cases),
-                    MappingProxyType(targets), correlations)
-
-
-def _section(root: _Table, name: str, required: bool = False) -> dict[str, Any]:
-    value = root.data.get(name, {})
-    if required and not value:
-        root.fail(f"expected at least one entry in [{name}]", name)
-    if not isinstance(value, Mapping):
-        root.fail(f"expected a table of {name}", name)
-    for key, entry in value.items():
-        if not isinstance(entry, Mapping):
-            root.fail(f"expected a table, got {entry!r}", f"{name}.{key}")
-    return dict(value)
-
-
-def _meta(root: _Table) -> Meta:
-    if "scenario" not in root.data:
-        root.fail("missing required table [scenario]", "scenario")
-    t = root.sub("scenario", ("title", "description", "unit", "base_year", "horizon",
-                              "price_basis", "metric", "target_year", "base_measure", "source",
-                              "note"))
-    horizon = t._get("horizon", None, True)
-    if (not isinstance(horizon, list) or len(horizon) != 2
-            or not all(isinstance(y, int) and not isinstance(y, bool) for y in horizon)
-            or horizon[0] > horizon[1]):
-        t.fail(f"expected [first year, last year] with first <= last, got {horizon!r}", "horizon")
-    target_year = t.integer("target_year", horizon[1])
-    if not horizon[0] <= target_year <= horizon[1]:
-        t.fail(f"expected a year within the horizon {horizon}, got {target_year}", "target_year")
-    return Meta(title=t.text("title", required=True), description=t.text("description"),
-                unit=t.text("unit", required=True), base_year=t.integer("base_year", required=True),
-                horizon=(horizon[0], horizon[1]),
-                price_basis=t.choice("price_basis", ("nominal", "real"), "nominal"),
-                metric=t.choice("metric", (*METRICS, "both"), "annual"), target_year=target_year,
-                base_measure=t.choice("base_measure", ("value_added", "gross_output"),
-                                      "value_added"))
-
-
-def _settings(root: _Table) -> Settings:
-    t = _Table(root.data.get("settings", {}), "settings", root.origins,
-               ("draws", "seed", "sampler"))
-    return Settings(draws=t.integer("draws", 10_000, minimum=1), seed=t.integer("seed", 0, minimum=0),
-                    sampler=t.choice("sampler", SAMPLERS, "random"))
-
-
-def _sector(root: _Table, key: str, meta: Meta) -> Sector:
-    t = root.sub("sectors").sub(key, ("name", "group", "value_added", "gross_output", "year",
-                                          "growth", "potential_scale", "source", "note"))
-    gross = t.number("gross_output", None, minimum=0.0, strict=True)
-    if meta.base_measure == "gross_output" and gross is None:
-        t.fail("missing required key 'gross_output' (the scenario's base_measure is "
-               "gross_output)", "gross_output")
-    return Sector(id=key, name=t.text("name", key), group=t.text("group", required=True),
-                  value_added=t.number("value_added", required=True, minimum=0.0, strict=True),
-                  gross_output=gross, year=t.integer("year", meta.base_year),
-                  growth=t.number("growth", 0.0, minimum=-1.0, strict=True),
-                  potential_scale=t.number("potential_scale", 1.0, minimum=0.0),
-                  source=t.text("source"), note=t.text("note"))
-
-
-def _driver(root: _Table, key: str) -> Driver:
-    t = root.sub("drivers").sub(key, ("name", "value", "acts_on", "source", "note"))
-    acts_on = t.choice("acts_on", EFFECTS, "value")
-    return Driver(id=key, name=t.text("name", key),
-                  value=t.param("value", "positive" if acts_on == "speed" else "nonnegative"),
-                  acts_on=acts_on, source=t.text("source"), note=t.text("note"))
-
-
-class _Profiled(Origins):
-    """Origins for a use case merged with its profile: keys it does not set itself are
-    reported at the profile's key path (and file)."""
-
-    def __init__(self, origins: Origins, path: str, own: Mapping[str, Any], profile: str):
-        super().__init__(default=origins.default)
-        self.update(origins)
-        self.prefix, self.own, self.profile = path + ".", own, profile
-
-    def locate(self, path: str) -> tuple[str, str | None]:
-        if path.startswith(self.prefix):
-            node: Any = self.own
-            for part in path[len(self.prefix):].split("."):
-                if not isinstance(node, Mapping) or part not in node:
-                    path = f"profiles.{self.profile}.{path[len(self.prefix):]}"
-                    break
-                node = node[part]
-        return path, self.file_of(path)
-
-
-_USE_CASE_KEYS = ("name", "sector", "technology", "stage", "wave", "potential", "adoption",
-                  "drivers", "deep_dive", "profile", "enabled", "source", "note")
-
-
-def _use_case(root: _Table, key: str, profiles: Mapping[str, Any], sectors: Mapping[str, Sector],
-              drivers: Mapping[str, Driver]) -> UseCase:
-    raw = own = root.data["use_cases"][key]
-    path = f"use_cases.{key}"
-    profile = raw.get("profile")
-    if profile is not None:
-        if not isinstance(profile, str) or profile not in profiles:
-            where = f"{path}.profile"
-            raise ScenarioError(f"unknown profile {profile!r}{did_you_mean(str(profile), profiles)}"
-                                f"; expected one of the [profiles] tables", where,
-                                root.origins.file_of(where))
-        raw = merge(profiles[profile], raw)
-    t = _Table(raw, path, _Profiled(root.origins, path, own, profile) if profile else root.origins,
-               _USE_CASE_KEYS)
-    sector = t.text("sector", required=True)
-    if sector not in sectors:
-        t.fail(f"unknown sector {sector!r}{did_you_mean(sector, sectors)}; expected one of "
-               f"{', '.join(sectors)}", "sector")
-    names = t.names("drivers")
-    for name in names:
-        if name not in drivers:
-            t.fail(f"unknown driver {name!r}{did_you_mean(name, drivers)}; expected one of "
-                   f"{', '.join(drivers) or '(no drivers defined)'}", "drivers")
-    return UseCase(id=key, name=t.text("name", key), sector=sector,
-                   technology=t.text("technology", "unspecified"), stage=t.text("stage"),
-                   wave=t.integer("wave", 1, minimum=1), potential=t.param("potential", "share"),
-                   adoption=_adoption(t), drivers=names, deep_dive=t.flag("deep_dive", False),
-                   profile=profile, enabled=t.flag("enabled", True), source=t.text("source"),
-                   note=t.text("note"))
-
-
-def _adoption(uc: _Table) -> Adoption:
-    if "adoption" not in uc.data:
-        uc.fail("missing required key 'adoption'", "adoption")
-    raw = uc.data["adoption"]
-    kind = raw.get("kind") if isinstance(raw, Mapping) else None
-    if not isinstance(kind, str) or kind not in CURVES:
-        uc.fail(f"expected kind = one of {', '.join(CURVES)}, got {kind!r}"
-                f"{did_you_mean(str(kind), CURVES)}", "adoption.kind")
-    curve = CURVES[kind]
-    t = uc.sub("adoption", ("kind", *curve.domains, *curve.fixed, "source", "note"))
-    params = {name: t.param(name, domain, curve.defaults.get(name))
-              for name, domain in curve.domains.items()}
-    points = None
-    if kind == "table":
-        points = _points(t)
-        ceiling = _reach(params["scale"])[1] * max(points.values())
-        if ceiling > 1:
-            t.fail(f"scale x largest share must not exceed 1, got {ceiling:g}", "scale")
-    if kind == "linear" and _reach(params["start"])[1] >= _reach(params["end"])[0]:
-        t.fail("expected every possible start to come before every possible end", "end")
-    return Adoption(kind, MappingProxyType(params), points)
-
-
-def _points(t: _Table) -> dict[int, float]:
-    raw = t._get("points", None, True)
-    if not isinstance(raw, Mapping) or not raw:
-        t.fail("expected a table of year = share, e.g. { 2020 = 0.09, 2030 = 0.3 }", "points")
-    points: dict[int, float] = {}
-    for year, share in raw.items():
-        path = t.where(f"points.{year}")
-        if not str(year).isdigit():
-            raise ScenarioError(f"expected a year as key, got {year!r}", path, t.origins.file_of(path))
-        value = distributions.parse(share, path, t.origins.file_of(path))
-        if not value.is_fixed:
-            raise ScenarioError("expected a fixed share here, not a distribution (make `scale` "
-                                "uncertain instead)", path, t.origins.file_of(path))
-        _check_domain(value, "share", path, t.origins.file_of(path))
-        points[int(year)] = value.value
-    ordered = [points[y] for y in sorted(points)]
-    if any(b < a for a, b in itertools.pairwise(ordered)):
-        t.fail("expected shares that do not decrease from year to year", "points")
-    return points
-
-
-def _target(root: _Table, key: str, meta: Meta, groups: set[str],
-            sectors: Mapping[str, Sector]) -> Target:
-    t = root.sub("targets").sub(key, ("name", "groups", "sectors", "year", "metric", "low",
-                                          "high", "quantiles", "tolerance", "source", "note"))
-    tg, ts = t.names("groups"), t.names("sectors")
-    if not tg and not ts:
-        t.fail("expected 'groups' or 'sectors' naming what the target adds up", "groups")
-    for g in tg:
-        if g not in groups:
-            t.fail(f"unknown group {g!r}{did_you_mean(g, groups)}; expected one of "
-                   f"{', '.join(sorted(groups))}", "groups")
-    for s in ts:
-        if s not in sectors:
-            t.fail(f"unknown sector {s!r}{did_you_mean(s, sectors)}", "sectors")
-    year = t.integer("year", meta.target_year)
-    if year not in meta.years:
-        t.fail(f"expected a year within the horizon {list(meta.horizon)}, got {year}", "year")
-    low, high = t.number("low"), t.number("high")
-    if low is None and high is None:
-        t.fail("expected a 'low' or a 'high' published value", "high")
-    if low is not None and high is not None and low > high:
-        t.fail(f"expected low <= high, got low = {low:g} and high = {high:g}", "high")
-    q = t._get("quantiles", [0.05, 0.95], False)
-    if (not isinstance(q, list) or len(q) != 2
-            or not all(isinstance(x, int | float) and not isinstance(x, bool) and 0 <= x <= 1
-                       for x in q) or q[0] >= q[1]):
-        t.fail(f"expected [low quantile, high quantile] within [0, 1], got {q!r}", "quantiles")
-    return Target(id=key, name=t.text("name", key), groups=tg, sectors=ts, year=year,
-                  metric=t.choice("metric", METRICS, "annual"), low=low, high=high,
-                  quantiles=(float(q[0]), float(q[1])),
-                  tolerance=t.number("tolerance", required=True, minimum=0.0),
-                  source=t.text("source"))
-
-
-def _correlations(root: _Table, params: Mapping[str, Distribution]) -> tuple[Correlation, ...]:
-    raw = root.data.get("correlations", [])
-    if not isinstance(raw, list):
-        root.fail("expected an array of tables [[correlations]]", "correlations")
-    out = []
-    for i, entry in enumerate(raw):
-        t = _Table(entry, f"correlations[{i}]", root.origins, ("params", "rank", "source", "note"))
-        pair = t.names("params")
-        if len(pair) != 2 or pair[0] == pair[1]:
-            t.fail(f"expected two different parameter names, got {list(pair)!r}", "params")
-        for name in pair:
-            if name not in params:
-                t.fail(f"unknown parameter {name!r}{did_you_mean(name, params)}", "params")
-            if params[name].is_fixed:
-                t.fail(f"parameter {name!r} is fixed; only uncertain parameters correlate",
-                       "params")
-        rank = t.number("rank", required=True)
-        if not -1 < rank < 1:
-            t.fail(f"expected a rank correlation strictly between -1 and 1, got {rank:g}", "rank")
-        out.append(Correlation((pair[0], pair[1]), rank))
-    try:
-        GaussianCopula(list(params), {c.params: c.rank for c in out})
-    except ValueError as exc:
-        root.fail(str(exc), "correlations")
-    return tuple(out)

