@@ -164,7 +164,7 @@ class Plan:
                 finite = np.isfinite(arr).reshape(len(arr), -1).all(axis=1)
                 if not finite.all():
                     draw = int(np.argmin(finite))
-                    raise nonfinite_error(self, values[:, draw:draw + 1], start + draw)
+                    raise _nonfinite_error(self, values[:, draw:draw + 1], start + draw)
         return out
 
     def shapes(self, keep_use_cases: bool, outputs: str) -> dict[str, tuple[int, ...]]:
@@ -277,7 +277,7 @@ def chunks(draws: int, size: int) -> Iterator[tuple[int, int]]:
         yield start, min(start + size, draws)
 
 
-def nonfinite_error(plan: Plan, values: np.ndarray, draw: int) -> SimulationError:
+def _nonfinite_error(plan: Plan, values: np.ndarray, draw: int) -> SimulationError:
     """The error for draw ``draw`` (parameter ``values`` of shape ``(len(names), 1)``) whose
     outputs are not all finite: it names the use case and the parameter values behind it.
 
