@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import digimpact
 from digimpact import ScenarioError
+from digimpact.errors import SimulationError, UsageError
 from digimpact.sampling import make_sampler
 
 SAMPLERS = ["random", "lhs", "sobol"]
@@ -573,3 +574,213 @@ def test_impossible_correlations_are_rejected_before_running(example):
          "rank": 0.9},
         {"params": ["use_cases.instant_loans.potential", "use_cases.ecommerce.potential"],
          "rank": -0.9}]})
+
+
+# ----------------------------------------------------------------------------- keep_use_cases
+JAPAN = os.path.join(os.path.dirname(__file__), "..", "scenarios", "japan2030", "exhibit5.toml")
+
+
+@pytest.fixture(scope="module")
+def exhibit5():
+    return digimpact.load_scenario(JAPAN)
+
+
+@settings(max_examples=10)
+@given(chunk=st.integers(1, 40), sampler=st.sampled_from(SAMPLERS))
+@example(chunk=40, sampler="random").via("explicit")  # differed by 1e-14 before the fix
+def test_keep_use_cases_leaves_value_bit_identical(exhibit5, chunk, sampler):
+    kw = {"draws": 32, "seed": 4, "sampler": sampler, "progress": False}
+    default = digimpact.simulate(exhibit5, **kw)
+    kept = digimpact.simulate(exhibit5, **kw, keep_use_cases=True, chunk_size=chunk)
+    assert np.array_equal(kept.dataset["value"].values, default.dataset["value"].values)
+
+
+def test_kept_use_cases_are_the_terms_of_the_sector_sums(exhibit5):
+    # value = (sum of weight x adoption) x base and use_case_value = weight x adoption x base:
+    # equal up to the order of two roundings, and adoption times the weight is the use case value
+    ds = digimpact.simulate(exhibit5, draws=16, seed=2, keep_use_cases=True, progress=False).dataset
+    sums = ds["use_case_value"].groupby("use_case_sector").sum().sel(use_case_sector=ds["sector"])
+    np.testing.assert_allclose(sums.values, ds["value"].values, rtol=1e-13)
+    assert np.isfinite(ds["adoption"].values).all() and ds["adoption"].values.max() <= 1.0
+
+
+# ----------------------------------------------------------------------------- non-finite values
+OVERFLOW = """
+scenario = { title = "Overflow", unit = "u", base_year = 2020, horizon = [2020, 2022] }
+drivers.v = { acts_on = "value", value = { dist = "uniform", low = 1.0, high = 200.0 } }
+
+[sectors]
+s = { group = "g", value_added = 1.0 }
+t = { group = "g", value_added = 1.0 }
+
+[use_cases]
+big = { sector = "s", potential = 1.0, adoption = { kind = "step", year = 2020 }, drivers = ["v"] }
+calm = { sector = "t", potential = 0.5, adoption = { kind = "step", year = 2020 } }
+"""
+
+
+@pytest.fixture
+def huge_base(monkeypatch):
+    """``huge_base(factor)``: every plan built from now on has its sector bases times ``factor``.
+
+    Scenario validation refuses such bases at load time, so they are put into the plan
+    directly; the plan travels to dask workers as it is.
+    """
+    import dataclasses
+
+    from digimpact.plan import Plan
+
+    build = Plan.build
+
+    def patch(factor: float) -> None:
+        def scaled(cls, *args):
+            plan = build(*args)
+            return dataclasses.replace(plan, base=plan.base * factor)
+        monkeypatch.setattr(Plan, "build", classmethod(scaled))
+    return patch
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64])
+def test_overflow_names_draw_use_case_and_parameters(load_toml, run, huge_base, chunk):
+    scenario = load_toml(OVERFLOW)
+    draws = 64
+    from digimpact.plan import Plan
+
+    plan = Plan.build(scenario, draws, 4, "random")
+    driver = plan.values(0, draws)[plan.names.index("drivers.v.value")]
+    huge_base(1e306)  # value = driver x 1e306: infinite for drivers above 179.77
+    with np.errstate(over="ignore"):
+        first = int(np.argmax(np.isinf(driver * 1e306)))
+    assert first == 15 and driver[first] > 179.77 > driver[:first].max()  # inside a chunk of 7
+    with pytest.raises(SimulationError) as err:
+        run(scenario, draws=draws, seed=4, chunk_size=chunk)
+    assert str(err.value) == (
+        f"use case 'big' (sector 's') gives a non-finite value (inf) in draw {first}, year 2020: "
+        f"drivers.v.value={driver[first]:g}, use_cases.big.adoption.ceiling=1, "
+        "use_cases.big.adoption.year=2020, use_cases.big.potential=1; "
+        "sector base x potential_scale = 1e+306")
+
+
+@pytest.mark.parametrize("outputs", ["full", "target_year"])
+def test_overflowing_sum_names_its_largest_term(load_toml, huge_base, outputs):
+    # every use case is finite (1.2e308 x 1.0-1.4 and x 0.5); with full outputs both are in sector
+    # s, whose sum overflows; with target_year outputs they are in s and t, and the total does
+    text = OVERFLOW.replace("high = 200.0", "high = 1.4")
+    scenario = load_toml(text.replace('sector = "t"', 'sector = "s"') if outputs == "full" else text)
+    huge_base(1.2e308)
+    with pytest.raises(SimulationError, match=(
+            r"^use case 'big' \(sector 's'\) is the largest term \(1\.[0-9]+e\+308\) of a sum that "
+            r"overflows in draw 0, year 2020: drivers\.v\.value=1\.[0-9]+, ")):
+        digimpact.simulate(scenario, draws=8, outputs=outputs, progress=False)
+
+
+def test_nan_is_caught_too(load_toml, huge_base):
+    huge_base(np.inf)  # adoption 0 in 2019 times an infinite base: NaN
+    scenario = load_toml(OVERFLOW.replace("horizon = [2020, 2022]", "horizon = [2019, 2022]"))
+    with pytest.raises(SimulationError, match=r"'big' .* non-finite value \(nan\) in draw 0, "
+                                                        r"year 2019: .*sector base x potential_scale = inf"):
+        digimpact.simulate(scenario, draws=4, progress=False)
+
+
+# ----------------------------------------------------------------------------- options and memory
+@pytest.fixture
+def no_work(monkeypatch):
+    """Fail the test if any chunk is evaluated."""
+    from digimpact.plan import Plan
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a chunk was evaluated")
+    monkeypatch.setattr(Plan, "evaluate", refuse)
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("draws", 0, "draws must be an integer >= 1, got 0"),
+    ("draws", 2.5, "draws must be an integer >= 1, got 2.5"),
+    ("draws", "10", "draws must be an integer >= 1, got '10'"),
+    ("draws", True, "draws must be an integer >= 1, got True"),
+    ("seed", -1, "seed must be an integer >= 0 and < 2**63, got -1"),
+    ("seed", 2**63, "seed must be an integer >= 0 and < 2**63, got 9223372036854775808"),
+    ("seed", 2**64, "seed must be an integer >= 0 and < 2**63, got 18446744073709551616"),
+    ("chunk_size", 0, "chunk_size must be an integer >= 1, got 0"),
+    ("sampler", "lhss", "unknown sampler 'lhss' (did you mean 'lhs'?); expected one of random, lhs, sobol"),
+    ("outputs", "target", "unknown outputs 'target' (did you mean 'target_year'?); expected one of "
+                          "full, target_year"),
+    ("backend", "dusk", "unknown backend 'dusk' (did you mean 'dask'?); expected one of local, dask"),
+])
+def test_bad_options_are_refused_before_any_work(example, no_work, option, value, message):
+    with pytest.raises(UsageError) as err:
+        digimpact.simulate(example, **{"draws": 8, option: value})
+    assert str(err.value) == message
+
+
+def test_largest_seed_is_stored_exactly(example, tmp_path):
+    r = digimpact.simulate(example, draws=4, seed=2**63 - 1, progress=False)
+    back = digimpact.open_results(r.to_netcdf(tmp_path / "r.nc"))
+    assert back.dataset.attrs["seed"] == 2**63 - 1
+    assert digimpact.simulate(example, draws=4, seed=4.0, progress=False).dataset.attrs["seed"] == 4
+
+
+def test_a_trillion_draws_are_refused_up_front(example, no_work, monkeypatch):
+    from digimpact import engine
+
+    monkeypatch.setattr(engine, "available_memory", lambda: 2**34)  # as on a 24 GiB machine
+    with pytest.raises(UsageError, match=(
+            r"^this run needs about 240\.1 TiB of memory and 16\.0 GiB is available: keep less with "
+            r'outputs="target_year" \(--outputs target_year\), run fewer draws, or keep results '
+            r'on a dask cluster with backend="dask", lazy=True$')):
+        digimpact.simulate(example, draws=10**12, sampler="random")
+    with pytest.raises(UsageError, match="Latin hypercube takes at most"):
+        digimpact.simulate(example, draws=10**12, sampler="lhs")
+    with pytest.raises(UsageError, match=r"for a task graph of 10,000,000 chunks .* larger chunk_size"):
+        digimpact.simulate(example, draws=10**12, chunk_size=10**5, sampler="random", backend="dask",
+                           lazy=True)
+
+
+@pytest.mark.parametrize("refused", [True, False])
+def test_memory_refusal_uses_the_available_memory(example, monkeypatch, refused):
+    from digimpact import engine
+    from digimpact.plan import Plan
+
+    need = engine.memory_estimate(example, 1000, chunk_size=100)  # 432,000 B: outputs + a chunk
+    assert need == 1000 * 33 * 8 + 100 * 8 * (4 * 29 + 4 * 7 + 33 + 33)
+    monkeypatch.setattr(engine, "available_memory", lambda: need - refused)
+    if not refused:
+        assert digimpact.simulate(example, draws=1000, chunk_size=100, progress=False).dataset.sizes[
+            "draw"] == 1000
+        return
+    monkeypatch.setattr(Plan, "evaluate", None)  # nothing may run
+    with pytest.raises(UsageError, match=r"needs about 421\.9 KiB of memory and 421\.9 KiB is"):
+        digimpact.simulate(example, draws=1000, chunk_size=100)
+    with pytest.raises(UsageError, match="needs about"):  # two runs, held together, do not fit
+        digimpact.simulate_many([example, example], backend="local", draws=600, chunk_size=100)
+
+
+@pytest.mark.parametrize("outputs", ["full", "target_year"])
+@pytest.mark.parametrize("keep", [False, True])
+def test_memory_estimate_counts_the_output_arrays(example, outputs, keep):
+    from digimpact.engine import memory_estimate
+
+    kw = {"chunk_size": 100, "keep_use_cases": keep, "outputs": outputs}
+    r = digimpact.simulate(example, draws=500, progress=False, **kw)
+    arrays = sum(var.nbytes for name, var in r.dataset.data_vars.items() if "draw" in var.dims)
+    assert memory_estimate(example, 1000, **kw) - memory_estimate(example, 500, **kw) == arrays
+    # by hand: 500 draws x (3 sectors x 11 years, or 3 + 11), plus 2 x 7 use cases x 11 years
+    per_draw = (3 * 11 if outputs == "full" else 3 + 11) + (2 * 7 * 11 if keep else 0)
+    assert arrays == 500 * per_draw * 8
+
+
+@pytest.mark.parametrize("keep", [False, True])
+@pytest.mark.parametrize("outputs", ["full", "target_year"])
+def test_memory_estimate_bounds_a_chunks_peak(example, exhibit5, keep, outputs):
+    import tracemalloc
+
+    from digimpact.engine import _chunk_bytes, _prepare
+
+    for scenario in (example, exhibit5):
+        job = _prepare(scenario, 4096, 0, "random", 2048, keep, outputs).job
+        job.evaluate(0, 8)  # caches warmed
+        tracemalloc.start()
+        job.evaluate(0, 2048)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert _chunk_bytes(job) / 2 < peak <= _chunk_bytes(job)  # numpy reports to tracemalloc

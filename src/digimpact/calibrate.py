@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares
 
-from .engine import Plan, chunks
 from .errors import ScenarioError
+from .plan import Plan, chunks
 from .scenario import Scenario, Target
 
 __all__ = ["CalibrationReport", "calibrate", "default_parameters"]

@@ -1,25 +1,34 @@
 """Scale-out on dask.distributed: chunks of draws as tasks, results lazy or gathered.
 
-Each chunk of draws is one task running :meth:`digimpact.engine.Plan.evaluate`, the same
+Each chunk of draws is one task running :meth:`digimpact.plan.Plan.evaluate`, the same
 function the local engine runs, so results are bit-identical to the local engine for the same
 seed. The plan (parameters, sampler, curves) is sent to each worker once per run. Results are
 either gathered chunk by chunk into preallocated arrays (:func:`run`) or left lazy as dask
 arrays (:func:`lazy_arrays`).
+
+Failures of the cluster raise :class:`~digimpact.errors.BackendError` with one line: a
+scheduler that does not answer as a dask scheduler within :func:`connect_timeout` seconds,
+and a worker or the scheduler lost mid-run.
 """
 
 from __future__ import annotations
 
 import atexit
 import itertools
+import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from .engine import Plan
+from .errors import BackendError, UsageError
+from .plan import Job, Plan
 
-__all__ = ["default_client", "lazy_arrays", "run"]
+__all__ = ["connect_timeout", "default_client", "lazy_arrays", "run"]
+
+TIMEOUT_VARIABLE = "DIGIMPACT_DASK_TIMEOUT"
+DEFAULT_TIMEOUT = 10.0
+"""Seconds a scheduler has to answer (override with the environment variable above)."""
 
 _DEFAULT: dict[str, Any] = {}
 
@@ -27,8 +36,6 @@ _DEFAULT: dict[str, Any] = {}
 def default_client():
     """A ``LocalCluster`` client with one single-threaded worker per core, made once."""
     if "client" not in _DEFAULT:
-        import os
-
         from distributed import Client, LocalCluster
 
         cluster = LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1,
@@ -46,26 +53,86 @@ def _close() -> None:
         cluster.close()
 
 
-def _connect(address: str):
+def connect_timeout() -> float:
+    """Seconds a scheduler has to answer: ``$DIGIMPACT_DASK_TIMEOUT``, else 10.
+
+    Examples
+    --------
+    >>> connect_timeout() > 0
+    True
+    """
+    text = os.environ.get(TIMEOUT_VARIABLE, "")
+    if not text:
+        return DEFAULT_TIMEOUT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0:
+        raise UsageError(f"{TIMEOUT_VARIABLE} must be a number of seconds > 0, got {text!r}")
+    return seconds
+
+
+async def _identity(address: str, timeout: float) -> dict:
+    from distributed.core import rpc
+
+    remote = rpc(address, timeout=timeout)
+    try:
+        return await remote.identity()
+    finally:
+        await remote.close_rpc()
+
+
+def _probe(address: str, timeout: float) -> None:
+    """Ask ``address`` who it is, within ``timeout`` seconds in all.
+
+    ``distributed.Client`` bounds only the TCP connection by its timeout, not the handshake
+    after it: a server that accepts and never answers blocks it, and one that answers in
+    another protocol (HTTP) makes it read a bogus frame length (an allocation of exabytes).
+    The probe runs on an event loop of its own in a thread, so it also works inside Jupyter.
+    """
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        reply = pool.submit(asyncio.run, asyncio.wait_for(_identity(address, timeout), timeout)).result()
+    if not isinstance(reply, dict) or reply.get("type") != "Scheduler":
+        raise ValueError(f"it answered as {reply.get('type') if isinstance(reply, dict) else reply!r}, "
+                         "not as a dask scheduler")
+
+
+def _connect(address: str, timeout: float | None = None):
+    """A ``distributed.Client`` of the scheduler at ``address``, or :class:`BackendError`."""
     from distributed import Client
 
-    return Client(address)
+    timeout = connect_timeout() if timeout is None else timeout
+    try:
+        _probe(address, timeout)
+        return Client(address, timeout=timeout)
+    except Exception as exc:  # refused, no answer, another protocol, bad address
+        reason = "no answer" if isinstance(exc, TimeoutError) else _one_line(exc)
+        raise BackendError(f"could not connect to dask scheduler at {address} within {timeout:g} s "
+                           f"({reason}); is the scheduler running there? (set {TIMEOUT_VARIABLE} "
+                           "to wait longer)") from exc
 
 
-def lazy_arrays(plan: Plan, draws: int, size: int, keep_use_cases: bool,
-                outputs: str) -> dict[str, Any]:
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def lazy_arrays(job: Job) -> dict[str, Any]:
     """Dask arrays of every output, one block per chunk of draws (nothing runs yet)."""
     import dask
     import dask.array as da
 
-    from .engine import chunks
-
-    shapes = plan.shapes(keep_use_cases, outputs)
-    shared = dask.delayed(plan, pure=True, traverse=False)  # one copy in the graph
+    shapes = job.plan.shapes(job.keep_use_cases, job.outputs)
+    shared = dask.delayed(job.plan, pure=True, traverse=False)  # one copy in the graph
     blocks: dict[str, list] = {key: [] for key in shapes}
-    for start, stop in chunks(draws, size):
+    for start, stop in job.chunks():
         part = dask.delayed(_evaluate, pure=True, nout=len(shapes))(
-            shared, start, stop, keep_use_cases, outputs, tuple(shapes))
+            shared, start, stop, job.keep_use_cases, job.outputs, tuple(shapes))
         for key, block in zip(shapes, part, strict=True):
             blocks[key].append(da.from_delayed(block, (stop - start, *shapes[key]), np.float64))
     return {key: da.concatenate(parts, axis=0) for key, parts in blocks.items()}
@@ -77,44 +144,76 @@ def _evaluate(plan: Plan, start: int, stop: int, keep_use_cases: bool, outputs: 
     return tuple(out[k] for k in keys)
 
 
-def run(jobs: Sequence[tuple[Plan, int, int, bool, str]], client=None) -> list[dict[str, np.ndarray]]:
-    """Evaluate every chunk of every job ``(plan, draws, chunk size, keep_use_cases, outputs)``
-    as a task and copy each result into preallocated arrays as it arrives.
+def _lost() -> tuple[type[BaseException], ...]:
+    """The exceptions by which dask says a worker or the scheduler went away."""
+    from concurrent.futures import CancelledError  # the base of FutureCancelledError
 
-    At most a few chunks per worker are in flight, so the workers hold little and the client
-    holds the outputs plus one chunk: memory is bounded by the outputs, not by the graph.
+    from distributed import KilledWorker
+
+    return (CancelledError, KilledWorker, OSError)  # OSError: CommClosedError, TimeoutError
+
+
+def run(jobs: Sequence[Job], client=None) -> list[dict[str, np.ndarray]]:
+    """Evaluate every chunk of every job as a task and copy each result into preallocated
+    arrays as it arrives.
+
+    ``client`` is a ``distributed.Client``, a scheduler address (connected with
+    :func:`connect_timeout`) or ``None`` (:func:`default_client`). At most a few chunks per
+    worker are in flight, so the workers hold little and the client holds the outputs plus
+    one chunk: memory is bounded by the outputs, not by the graph.
+
+    Raises
+    ------
+    BackendError
+        If the scheduler cannot be reached, or a worker or the scheduler is lost mid-run.
     """
-    from distributed import as_completed
-
-    from .engine import chunks
-
     if isinstance(client, str):
         with _connect(client) as connected:
             return run(jobs, connected)
     client = client or default_client()
-    outs = [{key: np.empty((draws, *shape)) for key, shape in plan.shapes(keep, outputs).items()}
-            for plan, draws, _, keep, outputs in jobs]
-    todo = iter([(i, start, stop) for i, (_, draws, size, _, _) in enumerate(jobs)
-                 for start, stop in chunks(draws, size)])
-    plans = [client.scatter(job[0], broadcast=True, hash=False) for job in jobs]  # own keys
-    window = 4 * max(1, len(client.scheduler_info()["workers"]))
+    try:
+        return _gather(jobs, client)
+    except _lost() as exc:
+        raise BackendError(f"the dask cluster failed mid-run ({_one_line(exc)}); the run was "
+                           "abandoned and nothing was returned") from exc
 
-    def submit(task):
-        i, start, stop = task
-        _, _, _, keep, outputs = jobs[i]
-        keys = tuple(outs[i])
-        future = client.submit(_evaluate, plans[i], start, stop, keep, outputs, keys, pure=False)
-        meta[future.key] = (i, start, stop, keys)
+
+def _gather(jobs: Sequence[Job], client) -> list[dict[str, np.ndarray]]:
+    from distributed import as_completed
+
+    outs = [{key: np.empty(shape) for key, shape in job.shapes().items()} for job in jobs]
+    plans = [client.scatter(job.plan, broadcast=True, hash=False) for job in jobs]  # own keys
+    todo = ((i, start, stop) for i, job in enumerate(jobs) for start, stop in job.chunks())
+    where: dict[str, tuple[int, int, int]] = {}  # future key -> (job, start, stop)
+
+    def submit(i: int, start: int, stop: int):
+        job = jobs[i]
+        future = client.submit(_evaluate, plans[i], start, stop, job.keep_use_cases, job.outputs,
+                               tuple(outs[i]), pure=False)
+        where[future.key] = (i, start, stop)
         return future
 
-    meta: dict[str, tuple[int, int, int, tuple[str, ...]]] = {}
-    pending = as_completed([submit(t) for t in itertools.islice(todo, window)])
+    window = 4 * max(1, len(client.scheduler_info()["workers"]))
+    pending = as_completed([submit(*task) for task in itertools.islice(todo, window)])
+    failed: list[tuple[tuple[int, int], Exception]] = []  # ((job, start), error)
     for future in pending:
-        i, start, stop, keys = meta.pop(future.key)
-        for key, block in zip(keys, future.result(), strict=True):
+        i, start, stop = where.pop(future.key)
+        try:
+            blocks = future.result()
+        except Exception as exc:
+            failed.append(((i, start), exc))
+            continue
+        finally:
+            future.release()
+        if failed:  # draining the chunks in flight: no more are submitted
+            continue
+        for key, block in zip(outs[i], blocks, strict=True):
             outs[i][key][start:stop] = block
-        future.release()
         following = next(todo, None)
         if following is not None:
-            pending.add(submit(following))
+            pending.add(submit(*following))
+    if failed:
+        # chunks are submitted in order, so every chunk before the first failed one has run:
+        # the error raised is the one the local engine raises, whatever the order of completion
+        raise min(failed, key=lambda f: f[0])[1]
     return outs

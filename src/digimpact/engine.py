@@ -1,228 +1,27 @@
-"""The Monte Carlo engine: chunks of draws evaluated as numpy arrays.
+"""The Monte Carlo engine: runs a :class:`~digimpact.plan.Plan` chunk by chunk, locally or on dask.
 
-For draw ``d``, use case ``u`` in sector ``s`` and year ``y``::
-
-    value[d, u, y] = base[s, y] * scale[s] * potential[d, u] * V[d, u] * A(y; theta[d, u], S[d, u], C[d, u])
-
-``base`` is the sector's base measure (value added or gross output) grown at its baseline
-rate, ``scale`` the sector's ``potential_scale``, ``potential`` the use case's value potential
-(a share of the base measure), ``A`` its adoption curve with parameters ``theta``, and
-``V``, ``S``, ``C`` the products of the drivers it names that act on value, speed and
-ceiling. A speed factor ``S`` runs the clock faster from the first year of the horizon
-``t0``: the curve is evaluated at ``t0 + S (y - t0)``. A ceiling factor multiplies adoption,
-capped at 1. Sector values are sums over their use cases.
-
-Draws are processed in chunks; every operation is elementwise across draws and sums run in
-a fixed order, so a given seed gives bit-identical results for any chunk size.
+The model itself (what one draw computes) is described in :mod:`digimpact.plan`. Draws are
+processed in chunks; every operation is elementwise across draws and sums run in a fixed order,
+so a given seed gives bit-identical results for any chunk size and on either backend.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+import math
+import numbers
+import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import NamedTuple
 
 import numpy as np
 
-from .adoption import CURVES, Curve
-from .correlation import GaussianCopula
-from .distributions import BatchPPF
-from .errors import ScenarioError
+from .errors import ScenarioError, UsageError, did_you_mean
+from .plan import Job, Plan
 from .results import Results, build_dataset
-from .sampling import Sampler, make_sampler
 from .scenario import SAMPLERS, Scenario, load_scenario
 
-__all__ = ["Plan", "simulate"]
-
-CHUNK_ELEMENTS = 2**22
-"""Default chunk: about this many use-case-year values."""
-BLOCK_ELEMENTS = 2**16
-"""Use-case-year values evaluated at once inside a chunk (512 KiB per float array)."""
-
-
-@dataclass(frozen=True)
-class _CurveGroup:
-    curve: Curve
-    positions: np.ndarray  # use-case positions of this kind
-    rows: dict[str, np.ndarray]  # parameter name -> rows in the values array
-    points: Any
-
-
-@dataclass(frozen=True)
-class Plan:
-    """Everything the chunk evaluation needs, precomputed once per run (picklable)."""
-
-    names: list[str]
-    ppf: BatchPPF
-    uncertain: list[str]
-    uncertain_rows: np.ndarray
-    sampler: Sampler
-    years: np.ndarray
-    target_index: int
-    base: np.ndarray  # (S, Y) base measure x potential_scale
-    sector_of: np.ndarray  # (U,) sector index of each use case
-    potential_rows: np.ndarray  # (U,)
-    groups: list[_CurveGroup]
-    effects: dict[str, list[tuple[int, np.ndarray]]]  # effect -> [(driver row, positions)]
-    copula: GaussianCopula
-
-    @classmethod
-    def build(cls, scenario: Scenario, draws: int, seed: int, sampler: str) -> Plan:
-        params = scenario.parameters()
-        # rows grouped by distribution family, so that each family's quantile function reads
-        # and writes one slice; the uncertain parameters stay in name order
-        names = sorted(params, key=lambda n: (params[n].family, n))
-        row = {n: i for i, n in enumerate(names)}
-        uncertain = sorted(n for n in names if not params[n].is_fixed)
-        uc_ids = list(scenario.use_cases)
-        sectors = list(scenario.sectors)
-        measure = scenario.meta.base_measure
-        base = np.array([[s.base(measure, y) * s.potential_scale for y in scenario.years]
-                         for s in scenario.sectors.values()])
-        members: dict[tuple[str, Any], list[int]] = {}
-        for i, u in enumerate(scenario.use_cases.values()):  # one group per kind (and table)
-            pts = tuple(sorted(u.adoption.points.items())) if u.adoption.points else None
-            members.setdefault((u.adoption.kind, pts), []).append(i)
-        groups = [cls._group(CURVES[kind], idx, uc_ids, row, dict(pts) if pts else None)
-                  for (kind, pts), idx in members.items()]
-        effects: dict[str, list[tuple[int, np.ndarray]]] = {}
-        for d in scenario.drivers.values():
-            users = np.array([i for i, u in enumerate(scenario.use_cases.values()) if d.id in u.drivers],
-                             dtype=int)
-            if users.size:
-                effects.setdefault(d.acts_on, []).append((row[f"drivers.{d.id}.value"], users))
-        pairs = {c.params: c.rank for c in scenario.correlations}
-        try:
-            copula = GaussianCopula(uncertain, pairs)
-        except ValueError as exc:
-            raise ScenarioError(str(exc), "correlations", scenario.file) from None
-        return cls(names=names, ppf=BatchPPF([params[n] for n in names]), uncertain=uncertain,
-                   uncertain_rows=np.array([row[n] for n in uncertain], dtype=int),
-                   sampler=make_sampler(sampler, uncertain, seed, draws),
-                   years=np.array(list(scenario.years), dtype=float),
-                   target_index=list(scenario.years).index(scenario.meta.target_year), base=base,
-                   sector_of=np.array([sectors.index(u.sector) for u in scenario.use_cases.values()]),
-                   potential_rows=np.array([row[f"use_cases.{u}.potential"] for u in uc_ids]),
-                   groups=groups, effects=effects, copula=copula)
-
-    @staticmethod
-    def _group(curve: Curve, members: list[int], uc_ids: list[str], row: dict[str, int],
-               points: Any) -> _CurveGroup:
-        rows = {p: np.array([row[f"use_cases.{uc_ids[m]}.adoption.{p}"] for m in members])
-                for p in curve.domains}
-        return _CurveGroup(curve, np.array(members), rows, points)
-
-    @property
-    def n_use_cases(self) -> int:
-        return len(self.sector_of)
-
-    def default_chunk(self) -> int:
-        return int(np.clip(CHUNK_ELEMENTS // max(1, self.n_use_cases * len(self.years)), 64, 2**20))
-
-    def values(self, start: int, stop: int) -> np.ndarray:
-        """Parameter values for draws ``start .. stop-1``, shape ``(len(names), n)``."""
-        u = self.sampler.uniforms(start, stop)
-        self.copula.apply(u)
-        return self.values_at(u)
-
-    def values_at(self, u: np.ndarray) -> np.ndarray:
-        """Parameter values at uniform points ``u`` of the uncertain parameters ``(U, n)``."""
-        full = np.empty((len(self.names), u.shape[1]))  # rows of fixed parameters are not read
-        full[self.uncertain_rows] = u
-        return self.ppf(full)
-
-    def _effect(self, values: np.ndarray, kind: str) -> np.ndarray | None:
-        if kind not in self.effects:
-            return None
-        out = np.ones((self.n_use_cases, values.shape[1]))
-        for driver_row, users in self.effects[kind]:
-            out[users] *= values[driver_row]
-        return out
-
-    def evaluate(self, start: int, stop: int, keep_use_cases: bool = False,
-                 outputs: str = "full") -> dict[str, np.ndarray]:
-        """Sample and evaluate draws ``start .. stop-1`` (see :meth:`compute`).
-
-        With ``outputs="target_year"`` only the target year's sector values ``(n, S, 1)`` and
-        the total for every year ``(n, Y)`` are returned.
-        """
-        out = self.compute(self.values(start, stop), keep_use_cases)
-        if outputs == "target_year":
-            value = out.pop("value")
-            out["value"] = value[:, :, self.target_index:self.target_index + 1].copy()
-            out["total"] = value.sum(axis=1)
-        return out
-
-    def shapes(self, keep_use_cases: bool, outputs: str) -> dict[str, tuple[int, ...]]:
-        """Shape of each output array per draw (what :meth:`evaluate` returns after ``n``)."""
-        n_s, n_u, n_y = self.base.shape[0], self.n_use_cases, len(self.years)
-        out = {"value": (n_s, n_y)} if outputs == "full" else {"value": (n_s, 1), "total": (n_y,)}
-        if keep_use_cases:
-            out.update(use_case_value=(n_u, n_y), adoption=(n_u, n_y))
-        return out
-
-    def compute(self, values: np.ndarray, keep_use_cases: bool = False) -> dict[str, np.ndarray]:
-        """The model on parameter values of shape ``(len(names), n)``.
-
-        Returns ``value`` with shape ``(n, S, Y)`` and, with ``keep_use_cases``, also
-        ``use_case_value`` and ``adoption`` with shape ``(n, U, Y)``. Use cases are evaluated
-        in blocks of about ``BLOCK_ELEMENTS`` values, which stay in the processor's cache, and
-        added to their sector's sum in a fixed order.
-        """
-        n, n_y = values.shape[1], len(self.years)
-        speed, ceiling = self._effect(values, "speed"), self._effect(values, "ceiling")
-        weight = values[self.potential_rows]  # a copy
-        scale = self._effect(values, "value")
-        if scale is not None:
-            weight *= scale
-        shape = (self.n_use_cases, n, n_y)
-        kept = {"adoption": np.empty(shape), "use_case_value": np.empty(shape)} if keep_use_cases else {}
-        sector_value = np.zeros((self.base.shape[0], n, n_y))
-        step = max(1, BLOCK_ELEMENTS // max(1, n * n_y))
-        fold = not keep_use_cases and ceiling is None  # weight x curve = curve with level x weight
-        for g in self.groups:
-            for i in range(0, len(g.positions), step):
-                positions = g.positions[i:i + step]
-                block = self._adoption(g, slice(i, i + step), values, speed, ceiling,
-                                       weight[positions] if fold else None)
-                if keep_use_cases:
-                    kept["adoption"][positions] = block
-                if not fold:
-                    block *= weight[positions][..., None]
-                if keep_use_cases:
-                    kept["use_case_value"][positions] = block * self.base[self.sector_of[positions], None, :]
-                for u, row in zip(positions, block, strict=True):
-                    sector_value[self.sector_of[u]] += row
-        sector_value *= self.base[:, None, :]
-        return {"value": sector_value.transpose(1, 0, 2),
-                **{k: v.transpose(1, 0, 2) for k, v in kept.items()}}
-
-    def _adoption(self, g: _CurveGroup, members: slice, values: np.ndarray, speed: np.ndarray | None,
-                  ceiling: np.ndarray | None, weight: np.ndarray | None = None) -> np.ndarray:
-        """Adoption of the use cases ``g.positions[members]``, shape ``(B, n, Y)`` (a fresh array),
-        times ``weight`` ``(B, n)`` if given (folded into the curve's level parameter)."""
-        positions, years = g.positions[members], self.years
-        t = years
-        if speed is not None:  # the clock runs `speed` times faster from the first year
-            t = speed[positions][..., None] * (years - years[0])
-            t += years[0]
-        kwargs = {p: values[rows[members]] for p, rows in g.rows.items()}
-        if weight is not None:
-            kwargs[g.curve.level] *= weight
-        if g.points is not None:
-            kwargs["points"] = g.points
-        adoption = g.curve(t, **kwargs)
-        if ceiling is not None:
-            adoption *= ceiling[positions][..., None]
-            np.minimum(adoption, 1.0, out=adoption)
-        return adoption
-
-
-def chunks(draws: int, size: int) -> Iterator[tuple[int, int]]:
-    """``(start, stop)`` slices covering ``range(draws)`` in steps of ``size``."""
-    for start in range(0, draws, size):
-        yield start, min(start + size, draws)
+__all__ = ["available_memory", "memory_estimate", "simulate", "simulate_many"]
 
 
 def _progress(total: int, enabled: bool | None, desc: str):
@@ -239,28 +38,161 @@ def _progress(total: int, enabled: bool | None, desc: str):
 
 OUTPUTS = ("full", "target_year")
 BACKENDS = ("local", "dask")
+GRAPH_BYTES_PER_CHUNK = 2**14
+"""Client memory of a chunk in a lazy task graph (10 to 16 KB measured with dask 2026.8)."""
+SEED_LIMIT = 2**63
+"""Seeds are below this: results store them as 64-bit integers (NetCDF attributes)."""
 
 
-def _resolve(scenario: Scenario | str | Path, draws: int | None, seed: int | None,
-             sampler: str | None) -> tuple[Scenario, int, int, str]:
+def _choice(name: str, value: object, choices: Sequence[str]) -> None:
+    if value not in choices:
+        hint = did_you_mean(value, choices) if isinstance(value, str) else ""
+        raise UsageError(f"unknown {name} {value!r}{hint}; expected one of {', '.join(choices)}")
+
+
+def _integer(name: str, value: object, low: int, high: int | None = None) -> int:
+    """``value`` as an ``int`` in ``[low, high)``, ``high`` a power of two; integral floats
+    such as ``1e6`` are accepted."""
+    whole = (isinstance(value, numbers.Integral) and not isinstance(value, bool)) or (
+        isinstance(value, float) and value.is_integer())
+    if whole and low <= int(value) and (high is None or int(value) < high):  # type: ignore[call-overload]
+        return int(value)  # type: ignore[call-overload]
+    below = f" and < 2**{high.bit_length() - 1}" if high else ""
+    raise UsageError(f"{name} must be an integer >= {low}{below}, got {value!r}")
+
+
+class _Run(NamedTuple):
+    """A scenario with its settings resolved and its chunks planned."""
+
+    scenario: Scenario
+    job: Job
+    seed: int
+    sampler: str
+
+
+def _prepare(scenario: Scenario | str | Path, draws: int | None, seed: int | None,
+             sampler: str | None, chunk_size: int | None, keep_use_cases: bool,
+             outputs: str) -> _Run:
+    """Check the options (the scenario's ``[settings]`` fill those not given) and build the plan."""
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     settings = scenario.settings
-    draws = settings.draws if draws is None else int(draws)
-    seed = settings.seed if seed is None else int(seed)
+    draws = _integer("draws", settings.draws if draws is None else draws, 1)
+    seed = _integer("seed", settings.seed if seed is None else seed, 0, SEED_LIMIT)
     sampler = settings.sampler if sampler is None else sampler
-    if sampler not in SAMPLERS:
-        raise ValueError(f"unknown sampler {sampler!r}; expected one of {', '.join(SAMPLERS)}")
-    if draws < 1 or seed < 0:
-        raise ValueError("draws must be >= 1 and seed >= 0")
-    return scenario, draws, seed, sampler
+    _choice("sampler", sampler, SAMPLERS)
+    try:
+        plan = Plan.build(scenario, draws, seed, sampler)
+    except ScenarioError:
+        raise
+    except ValueError as exc:  # what the sampler cannot do, e.g. a Latin hypercube of 2**40 draws
+        raise UsageError(str(exc)) from None
+    size = plan.default_chunk() if chunk_size is None else _integer("chunk_size", chunk_size, 1)
+    return _Run(scenario, Job(plan, draws, size, keep_use_cases, outputs), seed, sampler)
 
 
-def _check(outputs: str, backend: str) -> None:
-    if outputs not in OUTPUTS:
-        raise ValueError(f"unknown outputs {outputs!r}; expected one of {', '.join(OUTPUTS)}")
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+# ----------------------------------------------------------------------------- memory
+def _nbytes(shapes: Iterable[tuple[int, ...]]) -> int:
+    return 8 * sum(math.prod(shape) for shape in shapes)
+
+
+def _output_bytes(job: Job) -> int:
+    return _nbytes(job.shapes().values())
+
+
+def _chunk_bytes(job: Job) -> int:
+    """Bytes of one chunk's working arrays.
+
+    A chunk of ``n`` draws holds about four arrays of parameter values ``(P, n)`` (uniform
+    points, their copula transform, quantiles), four of use-case factors ``(U, n)`` (weight,
+    value, speed and ceiling drivers), the sector sums and kept use cases, and the reduced
+    copies that ``outputs`` returns.
+    """
+    plan, n = job.plan, min(job.size, job.draws)
+    per_draw = [(4 * len(plan.names) + 4 * plan.n_use_cases,),
+                *plan.shapes(job.keep_use_cases, "full").values(),
+                *plan.shapes(False, job.outputs).values()]
+    return n * _nbytes(per_draw)
+
+
+def memory_estimate(scenario: Scenario | str | Path, draws: int | None = None, *,
+                    chunk_size: int | None = None, keep_use_cases: bool = False,
+                    outputs: str = "full") -> int:
+    """Bytes of memory a run of :func:`simulate` needs (outputs and one chunk's working arrays).
+
+    The output arrays take 8 bytes per number: draws x sectors x years with
+    ``outputs="full"``, draws x (sectors + years) with ``"target_year"``, plus twice draws x
+    use cases x years with ``keep_use_cases``. :func:`simulate` refuses a run whose estimate
+    exceeds :func:`available_memory`.
+
+    Examples
+    --------
+    >>> import digimpact
+    >>> s = digimpact.load_scenario("scenarios/examples/minimal.toml")  # 3 sectors, 11 years
+    >>> full = memory_estimate(s, 10**6)
+    >>> full - memory_estimate(s, 10**6 - 1000) == 1000 * 3 * 11 * 8
+    True
+    >>> round(memory_estimate(s, 10**12) / 2**40)  # TiB
+    240
+    """
+    _choice("outputs", outputs, OUTPUTS)
+    job = _prepare(scenario, draws, 0, "random", chunk_size, keep_use_cases, outputs).job
+    return _output_bytes(job) + _chunk_bytes(job)
+
+
+def available_memory() -> int:
+    """Bytes of memory available to a new run (psutil, else ``/proc/meminfo``, else the
+    physical memory).
+
+    Examples
+    --------
+    >>> available_memory() > 0
+    True
+    """
+    try:
+        import psutil
+    except ImportError:
+        try:
+            with open("/proc/meminfo") as fh:
+                fields = dict(line.split(":", 1) for line in fh)
+            return int(fields["MemAvailable"].split()[0]) * 1024
+        except (OSError, KeyError, ValueError):
+            return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return int(psutil.virtual_memory().available)
+
+
+def _size(nbytes: int) -> str:
+    """``nbytes`` in binary units, e.g. ``"240.0 TiB"``."""
+    power = min((nbytes.bit_length() - 1) // 10, 5) if nbytes > 0 else 0
+    return f"{nbytes / 1024**power:.1f} {('B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB')[power]}"
+
+
+def _check_memory(jobs: Sequence[Job], lazy: bool) -> None:
+    """Refuse a run that cannot fit: its outputs (all held at the end) and its largest chunk,
+    or for lazy results the task graph, against :func:`available_memory`."""
+    if lazy:
+        chunks = sum(-(-job.draws // job.size) for job in jobs)
+        needed, what = GRAPH_BYTES_PER_CHUNK * chunks, f"for a task graph of {chunks:,} chunks"
+        advice = "use a larger chunk_size or fewer draws"
+    else:
+        needed, what = sum(map(_output_bytes, jobs)) + max(map(_chunk_bytes, jobs)), "of memory"
+        advice = ('keep less with outputs="target_year" (--outputs target_year), run fewer draws, '
+                  'or keep results on a dask cluster with backend="dask", lazy=True')
+    available = available_memory()
+    if needed > available:
+        raise UsageError(f"this run needs about {_size(needed)} {what} and {_size(available)} is "
+                         f"available: {advice}")
+
+
+# ----------------------------------------------------------------------------- running
+def _run_local(job: Job, progress: bool | None, desc: str) -> dict[str, np.ndarray]:
+    out = {key: np.empty(shape) for key, shape in job.shapes().items()}
+    with _progress(job.draws, progress, desc) as bar:
+        for start, stop in job.chunks():
+            for key, arr in job.evaluate(start, stop).items():
+                out[key][start:stop] = arr
+            bar.update(stop - start)
+    return out
 
 
 def simulate(scenario: Scenario | str | Path, draws: int | None = None, seed: int | None = None,
@@ -274,8 +206,8 @@ def simulate(scenario: Scenario | str | Path, draws: int | None = None, seed: in
     scenario
         A :class:`Scenario` or the path of a scenario file.
     draws, seed, sampler
-        Override the scenario's ``[settings]``; ``sampler`` is ``"random"``, ``"lhs"`` or
-        ``"sobol"``.
+        Override the scenario's ``[settings]``: ``draws >= 1``, ``0 <= seed < 2**63``;
+        ``sampler`` is ``"random"``, ``"lhs"`` or ``"sobol"``.
     chunk_size
         Draws evaluated together; memory is bounded by it. Results do not depend on it.
     keep_use_cases
@@ -303,6 +235,16 @@ def simulate(scenario: Scenario | str | Path, draws: int | None = None, seed: in
     Results
         Labelled values by draw, sector and year, with provenance.
 
+    Raises
+    ------
+    UsageError
+        Before any work, for an option out of range or a run whose :func:`memory_estimate`
+        exceeds :func:`available_memory`.
+    SimulationError
+        If a draw gives a value that is not finite (naming the use case and its parameters).
+    BackendError
+        With ``backend="dask"``, if the scheduler cannot be reached or the cluster fails.
+
     Examples
     --------
     >>> import digimpact
@@ -310,39 +252,21 @@ def simulate(scenario: Scenario | str | Path, draws: int | None = None, seed: in
     >>> r.dataset["value"].dims
     ('draw', 'sector', 'year')
     """
-    scenario, draws, seed, sampler = _resolve(scenario, draws, seed, sampler)
-    _check(outputs, backend)
-    plan = Plan.build(scenario, draws, seed, sampler)
-    size = plan.default_chunk() if chunk_size is None else int(chunk_size)
-    if size < 1:
-        raise ValueError("chunk_size must be >= 1")
-    if backend == "dask":
-        from . import distributed
-
-        if lazy:
-            out = distributed.lazy_arrays(plan, draws, size, keep_use_cases, outputs)
-        else:
-            out = distributed.run([(plan, draws, size, keep_use_cases, outputs)], client)[0]
-    else:
-        out = {key: np.empty((draws, *shape))
-               for key, shape in plan.shapes(keep_use_cases, outputs).items()}
-        with _progress(draws, progress, scenario.title[:30]) as bar:
-            for start, stop in chunks(draws, size):
-                for key, arr in plan.evaluate(start, stop, keep_use_cases, outputs).items():
-                    out[key][start:stop] = arr
-                bar.update(stop - start)
-    return Results(build_dataset(scenario, out, draws=draws, seed=seed, sampler=sampler), scenario)
+    return simulate_many([scenario], backend=backend, client=client, draws=draws, seed=seed,
+                         sampler=sampler, chunk_size=chunk_size, keep_use_cases=keep_use_cases,
+                         outputs=outputs, progress=progress, lazy=lazy)[0]
 
 
-def simulate_many(scenarios, backend: str = "dask", client=None, draws: int | None = None,
-                  seed: int | None = None, sampler: str | None = None,
+def simulate_many(scenarios: Iterable[Scenario | str | Path], backend: str = "dask", client=None,
+                  draws: int | None = None, seed: int | None = None, sampler: str | None = None,
                   chunk_size: int | None = None, keep_use_cases: bool = False,
                   outputs: str = "full", progress: bool | None = None,
                   lazy: bool = False) -> list[Results]:
     """Simulate several scenarios (variants, designs, calibration trials) in one go.
 
     With ``backend="dask"`` every chunk of every scenario is submitted to the same cluster at
-    once; the other arguments are those of :func:`simulate` and apply to each scenario.
+    once; the other arguments are those of :func:`simulate` and apply to each scenario. The
+    memory check counts the outputs of all the scenarios, which are held together.
 
     Examples
     --------
@@ -353,18 +277,19 @@ def simulate_many(scenarios, backend: str = "dask", client=None, draws: int | No
     >>> a.dataset.attrs["seed"], b.dataset.attrs["seed"]
     (2030, 3)
     """
-    common = {"draws": draws, "seed": seed, "sampler": sampler, "chunk_size": chunk_size,
-              "keep_use_cases": keep_use_cases, "outputs": outputs, "progress": progress}
-    if backend == "local" or lazy:
-        return [simulate(s, backend=backend, client=client, lazy=lazy, **common)
-                for s in scenarios]
-    from . import distributed
+    _choice("outputs", outputs, OUTPUTS)
+    _choice("backend", backend, BACKENDS)
+    runs = [_prepare(s, draws, seed, sampler, chunk_size, keep_use_cases, outputs) for s in scenarios]
+    if not runs:
+        return []
+    lazy = lazy and backend == "dask"
+    _check_memory([r.job for r in runs], lazy)
+    if backend == "local":
+        outs = [_run_local(r.job, progress, r.scenario.title[:30]) for r in runs]
+    else:
+        from . import distributed
 
-    _check(outputs, backend)
-    resolved = [_resolve(s, draws, seed, sampler) for s in scenarios]
-    plans = [Plan.build(*r) for r in resolved]
-    jobs = [(plan, r[1], chunk_size or plan.default_chunk(), keep_use_cases, outputs)
-            for plan, r in zip(plans, resolved, strict=True)]
-    outs = distributed.run(jobs, client)
-    return [Results(build_dataset(r[0], out, draws=r[1], seed=r[2], sampler=r[3]), r[0])
-            for r, out in zip(resolved, outs, strict=True)]
+        outs = ([distributed.lazy_arrays(r.job) for r in runs] if lazy
+                else distributed.run([r.job for r in runs], client))
+    return [Results(build_dataset(r.scenario, out, draws=r.job.draws, seed=r.seed, sampler=r.sampler),
+                    r.scenario) for r, out in zip(runs, outs, strict=True)]

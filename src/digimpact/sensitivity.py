@@ -30,8 +30,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from .engine import Plan, chunks
 from .errors import UsageError
+from .plan import Plan, chunks
 from .results import year_in_horizon
 from .sampling import REACH_HIGH, REACH_LOW
 from .scenario import Scenario, load_scenario

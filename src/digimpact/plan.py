@@ -1,0 +1,306 @@
+"""A scenario compiled into arrays, and the evaluation of one chunk of draws.
+
+For draw ``d``, use case ``u`` in sector ``s`` and year ``y``::
+
+    value[d, u, y] = base[s, y] * scale[s] * potential[d, u] * V[d, u] * A(y; theta[d, u], S[d, u], C[d, u])
+
+``base`` is the sector's base measure (value added or gross output) grown at its baseline
+rate, ``scale`` the sector's ``potential_scale``, ``potential`` the use case's value potential
+(a share of the base measure), ``A`` its adoption curve with parameters ``theta``, and
+``V``, ``S``, ``C`` the products of the drivers it names that act on value, speed and
+ceiling. A speed factor ``S`` runs the clock faster from the first year of the horizon
+``t0``: the curve is evaluated at ``t0 + S (y - t0)``. A ceiling factor multiplies adoption,
+capped at 1. Sector values are sums over their use cases.
+
+Draws are processed in chunks; every operation is elementwise across draws and sums run in
+a fixed order, so a given seed gives bit-identical results for any chunk size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .adoption import CURVES, Curve
+from .correlation import GaussianCopula
+from .distributions import BatchPPF
+from .errors import ScenarioError, SimulationError
+from .sampling import Sampler, make_sampler
+from .scenario import Scenario
+
+__all__ = ["Job", "Plan", "chunks"]
+
+CHUNK_ELEMENTS = 2**22
+"""Default chunk: about this many use-case-year values."""
+BLOCK_ELEMENTS = 2**16
+"""Use-case-year values evaluated at once inside a chunk (512 KiB per float array)."""
+
+
+@dataclass(frozen=True)
+class _CurveGroup:
+    curve: Curve
+    positions: np.ndarray  # use-case positions of this kind
+    rows: dict[str, np.ndarray]  # parameter name -> rows in the values array
+    points: Any
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the chunk evaluation needs, precomputed once per run (picklable)."""
+
+    names: list[str]
+    ppf: BatchPPF
+    uncertain: list[str]
+    uncertain_rows: np.ndarray
+    sampler: Sampler
+    years: np.ndarray
+    target_index: int
+    base: np.ndarray  # (S, Y) base measure x potential_scale
+    sector_of: np.ndarray  # (U,) sector index of each use case
+    potential_rows: np.ndarray  # (U,)
+    groups: list[_CurveGroup]
+    effects: dict[str, list[tuple[int, np.ndarray]]]  # effect -> [(driver row, positions)]
+    copula: GaussianCopula
+    use_cases: list[str]  # (U,) ids, for messages
+    sectors: list[str]  # (S,) ids, for messages
+
+    @classmethod
+    def build(cls, scenario: Scenario, draws: int, seed: int, sampler: str) -> Plan:
+        params = scenario.parameters()
+        # rows grouped by distribution family, so that each family's quantile function reads
+        # and writes one slice; the uncertain parameters stay in name order
+        names = sorted(params, key=lambda n: (params[n].family, n))
+        row = {n: i for i, n in enumerate(names)}
+        uncertain = sorted(n for n in names if not params[n].is_fixed)
+        uc_ids = list(scenario.use_cases)
+        sectors = list(scenario.sectors)
+        measure = scenario.meta.base_measure
+        base = np.array([[s.base(measure, y) * s.potential_scale for y in scenario.years]
+                         for s in scenario.sectors.values()])
+        members: dict[tuple[str, Any], list[int]] = {}
+        for i, u in enumerate(scenario.use_cases.values()):  # one group per kind (and table)
+            pts = tuple(sorted(u.adoption.points.items())) if u.adoption.points else None
+            members.setdefault((u.adoption.kind, pts), []).append(i)
+        groups = [cls._group(CURVES[kind], idx, uc_ids, row, dict(pts) if pts else None)
+                  for (kind, pts), idx in members.items()]
+        effects: dict[str, list[tuple[int, np.ndarray]]] = {}
+        for d in scenario.drivers.values():
+            users = np.array([i for i, u in enumerate(scenario.use_cases.values()) if d.id in u.drivers],
+                             dtype=int)
+            if users.size:
+                effects.setdefault(d.acts_on, []).append((row[f"drivers.{d.id}.value"], users))
+        pairs = {c.params: c.rank for c in scenario.correlations}
+        try:
+            copula = GaussianCopula(uncertain, pairs)
+        except ValueError as exc:
+            raise ScenarioError(str(exc), "correlations", scenario.file) from None
+        return cls(names=names, ppf=BatchPPF([params[n] for n in names]), uncertain=uncertain,
+                   uncertain_rows=np.array([row[n] for n in uncertain], dtype=int),
+                   sampler=make_sampler(sampler, uncertain, seed, draws),
+                   years=np.array(list(scenario.years), dtype=float),
+                   target_index=list(scenario.years).index(scenario.meta.target_year), base=base,
+                   sector_of=np.array([sectors.index(u.sector) for u in scenario.use_cases.values()]),
+                   potential_rows=np.array([row[f"use_cases.{u}.potential"] for u in uc_ids]),
+                   groups=groups, effects=effects, copula=copula, use_cases=uc_ids, sectors=sectors)
+
+    @staticmethod
+    def _group(curve: Curve, members: list[int], uc_ids: list[str], row: dict[str, int],
+               points: Any) -> _CurveGroup:
+        rows = {p: np.array([row[f"use_cases.{uc_ids[m]}.adoption.{p}"] for m in members])
+                for p in curve.domains}
+        return _CurveGroup(curve, np.array(members), rows, points)
+
+    @property
+    def n_use_cases(self) -> int:
+        return len(self.sector_of)
+
+    def default_chunk(self) -> int:
+        return int(np.clip(CHUNK_ELEMENTS // max(1, self.n_use_cases * len(self.years)), 64, 2**20))
+
+    def values(self, start: int, stop: int) -> np.ndarray:
+        """Parameter values for draws ``start .. stop-1``, shape ``(len(names), n)``."""
+        u = self.sampler.uniforms(start, stop)
+        self.copula.apply(u)
+        return self.values_at(u)
+
+    def values_at(self, u: np.ndarray) -> np.ndarray:
+        """Parameter values at uniform points ``u`` of the uncertain parameters ``(U, n)``."""
+        full = np.empty((len(self.names), u.shape[1]))  # rows of fixed parameters are not read
+        full[self.uncertain_rows] = u
+        return self.ppf(full)
+
+    def _effect(self, values: np.ndarray, kind: str) -> np.ndarray | None:
+        if kind not in self.effects:
+            return None
+        out = np.ones((self.n_use_cases, values.shape[1]))
+        for driver_row, users in self.effects[kind]:
+            out[users] *= values[driver_row]
+        return out
+
+    def evaluate(self, start: int, stop: int, keep_use_cases: bool = False,
+                 outputs: str = "full") -> dict[str, np.ndarray]:
+        """Sample and evaluate draws ``start .. stop-1`` (see :meth:`compute`).
+
+        With ``outputs="target_year"`` only the target year's sector values ``(n, S, 1)`` and
+        the total for every year ``(n, Y)`` are returned.
+
+        Raises
+        ------
+        SimulationError
+            If an output is not finite, naming the first such draw, its use case and the
+            parameter values that produced it.
+        """
+        with np.errstate(over="ignore", invalid="ignore"):  # the check below says more
+            values = self.values(start, stop)
+            out = self.compute(values, keep_use_cases)
+            if outputs == "target_year":
+                value = out.pop("value")
+                out["value"] = value[:, :, self.target_index:self.target_index + 1].copy()
+                out["total"] = value.sum(axis=1)
+            for arr in out.values():
+                finite = np.isfinite(arr).reshape(len(arr), -1).all(axis=1)
+                if not finite.all():
+                    draw = int(np.argmin(finite))
+                    raise _nonfinite_error(self, values[:, draw:draw + 1], start + draw)
+        return out
+
+    def shapes(self, keep_use_cases: bool, outputs: str) -> dict[str, tuple[int, ...]]:
+        """Shape of each output array per draw (what :meth:`evaluate` returns after ``n``)."""
+        n_s, n_u, n_y = self.base.shape[0], self.n_use_cases, len(self.years)
+        out = {"value": (n_s, n_y)} if outputs == "full" else {"value": (n_s, 1), "total": (n_y,)}
+        if keep_use_cases:
+            out.update(use_case_value=(n_u, n_y), adoption=(n_u, n_y))
+        return out
+
+    def compute(self, values: np.ndarray, keep_use_cases: bool = False) -> dict[str, np.ndarray]:
+        """The model on parameter values of shape ``(len(names), n)``.
+
+        Returns ``value`` with shape ``(n, S, Y)`` and, with ``keep_use_cases``, also
+        ``use_case_value`` and ``adoption`` with shape ``(n, U, Y)``. Use cases are evaluated
+        in blocks of about ``BLOCK_ELEMENTS`` values, which stay in the processor's cache, and
+        added to their sector's sum in a fixed order.
+        """
+        n, n_y = values.shape[1], len(self.years)
+        speed, ceiling = self._effect(values, "speed"), self._effect(values, "ceiling")
+        weight = values[self.potential_rows]  # a copy
+        scale = self._effect(values, "value")
+        if scale is not None:
+            weight *= scale
+        shape = (self.n_use_cases, n, n_y)
+        kept = {"adoption": np.empty(shape), "use_case_value": np.empty(shape)} if keep_use_cases else {}
+        sector_value = np.zeros((self.base.shape[0], n, n_y))
+        step = max(1, BLOCK_ELEMENTS // max(1, n * n_y))
+        for g in self.groups:
+            for i in range(0, len(g.positions), step):
+                members = slice(i, i + step)
+                positions = g.positions[members]
+                block, adoption = self._block(g, members, values, speed, ceiling, weight[positions],
+                                              keep_use_cases)
+                if keep_use_cases:
+                    kept["adoption"][positions] = adoption
+                    kept["use_case_value"][positions] = block * self.base[self.sector_of[positions], None, :]
+                for u, row in zip(positions, block, strict=True):
+                    sector_value[self.sector_of[u]] += row
+        sector_value *= self.base[:, None, :]
+        return {"value": sector_value.transpose(1, 0, 2),
+                **{k: v.transpose(1, 0, 2) for k, v in kept.items()}}
+
+    def _block(self, g: _CurveGroup, members: slice, values: np.ndarray, speed: np.ndarray | None,
+               ceiling: np.ndarray | None, weight: np.ndarray,
+               keep_adoption: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """Weight x adoption of the use cases ``g.positions[members]`` ``(B, n, Y)``, and their
+        adoption if ``keep_adoption`` (else ``None``).
+
+        Without a ceiling driver the weight ``(B, n)`` is folded into the curve's level
+        parameter (the curve is proportional to it): one product per draw instead of one per
+        year. The folded product rounds differently from ``weight x adoption``, so when the
+        adoption is kept it is evaluated a second time, unfolded, and the value stays the same
+        bits whether or not use cases are kept.
+        """
+        if ceiling is None:
+            block = self._adoption(g, members, values, speed, None, weight)
+            return block, self._adoption(g, members, values, speed, None) if keep_adoption else None
+        adoption = self._adoption(g, members, values, speed, ceiling)
+        if not keep_adoption:
+            adoption *= weight[..., None]
+            return adoption, None
+        return adoption * weight[..., None], adoption
+
+    def _adoption(self, g: _CurveGroup, members: slice, values: np.ndarray, speed: np.ndarray | None,
+                  ceiling: np.ndarray | None, weight: np.ndarray | None = None) -> np.ndarray:
+        """Adoption of the use cases ``g.positions[members]``, shape ``(B, n, Y)`` (a fresh array),
+        times ``weight`` ``(B, n)`` if given (folded into the curve's level parameter)."""
+        positions, years = g.positions[members], self.years
+        t = years
+        if speed is not None:  # the clock runs `speed` times faster from the first year
+            t = speed[positions][..., None] * (years - years[0])
+            t += years[0]
+        kwargs = {p: values[rows[members]] for p, rows in g.rows.items()}
+        if weight is not None:
+            kwargs[g.curve.level] *= weight
+        if g.points is not None:
+            kwargs["points"] = g.points
+        adoption = g.curve(t, **kwargs)
+        if ceiling is not None:
+            adoption *= ceiling[positions][..., None]
+            np.minimum(adoption, 1.0, out=adoption)
+        return adoption
+
+
+class Job(NamedTuple):
+    """One run: a plan, its draws in chunks of ``size``, and what to keep of them."""
+
+    plan: Plan
+    draws: int
+    size: int
+    keep_use_cases: bool
+    outputs: str
+
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """Shape of each output array of the whole run."""
+        return {key: (self.draws, *shape)
+                for key, shape in self.plan.shapes(self.keep_use_cases, self.outputs).items()}
+
+    def chunks(self) -> Iterator[tuple[int, int]]:
+        return chunks(self.draws, self.size)
+
+    def evaluate(self, start: int, stop: int) -> dict[str, np.ndarray]:
+        return self.plan.evaluate(start, stop, self.keep_use_cases, self.outputs)
+
+
+def chunks(draws: int, size: int) -> Iterator[tuple[int, int]]:
+    """``(start, stop)`` slices covering ``range(draws)`` in steps of ``size``."""
+    for start in range(0, draws, size):
+        yield start, min(start + size, draws)
+
+
+def _nonfinite_error(plan: Plan, values: np.ndarray, draw: int) -> SimulationError:
+    """The error for draw ``draw`` (parameter ``values`` of shape ``(len(names), 1)``) whose
+    outputs are not all finite: it names the use case and the parameter values behind it.
+
+    The use case is the first whose own value is not finite; if every use case is finite, a
+    sum overflowed (a sector's, or the total of the sectors) and its largest term is named.
+    """
+    detail = plan.compute(values, keep_use_cases=True)  # one draw: the same bits as in its chunk
+    uc = detail["use_case_value"][0]  # (U, Y)
+    bad = ~np.isfinite(uc)
+    if bad.any():
+        u, y = map(int, np.argwhere(bad)[0])
+        what = f"gives a non-finite value ({uc[u, y]})"
+    else:
+        sums = detail["value"][0]  # (S, Y); the total below as row S
+        s, y = map(int, np.argwhere(~np.isfinite(np.vstack([sums, sums.sum(axis=0)])))[0])
+        terms = np.where((plan.sector_of == s) | (s == len(sums)), np.abs(uc[:, y]), -1.0)
+        u = int(np.argmax(terms))
+        what = f"is the largest term ({uc[u, y]:g}) of a sum that overflows"
+    uid, sector = plan.use_cases[u], plan.sectors[plan.sector_of[u]]
+    rows = [i for i, n in enumerate(plan.names) if n.startswith(f"use_cases.{uid}.")]
+    rows += [r for effect in plan.effects.values() for r, users in effect if u in users]
+    rows.sort(key=plan.names.__getitem__)
+    params = ", ".join(f"{plan.names[r]}={values[r, 0]:g}" for r in rows)
+    return SimulationError(
+        f"use case {uid!r} (sector {sector!r}) {what} in draw {draw}, year {int(plan.years[y])}: "
+        f"{params}; sector base x potential_scale = {plan.base[plan.sector_of[u], y]:g}")
