@@ -400,7 +400,7 @@ def test_reproduce_exit_codes(earlier, tmp_path, capsys):
     path = previous_run(earlier, tmp_path) / "results.nc"
     code, out, _ = run_main(capsys, "reproduce", path)
     assert code == 0 and out.startswith(f"{path}: re-ran 200 draws, seed 1")
-    assert "identical bit for bit: value, baseline" in out
+    assert "identical bit for bit: value, full_potential, baseline" in out
     with h5py.File(path, "r+") as f:
         f["value"][0, 0, -1] *= 2.0
     code, out, _ = run_main(capsys, "reproduce", path, "--format", "json")

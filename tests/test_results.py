@@ -134,11 +134,11 @@ def test_reproduce_a_file_bit_for_bit(stored):
     rep = digimpact.reproduce(stored[1])
     assert rep.identical and rep.versions == (digimpact.__version__,) * 2
     assert rep.variables["differing"].sum() == 0 and rep.variables["max_abs"].max() == 0.0
-    assert list(rep.variables.index) == ["value", "baseline"]
+    assert list(rep.variables.index) == ["value", "full_potential", "baseline"]
     assert rep.settings() == {"draws": 200, "seed": 11, "sampler": rep.stored.dataset.attrs["sampler"],
                               "outputs": "full", "keep_use_cases": False,
                               "scenario_hash": rep.stored.scenario.hash}
-    assert "identical bit for bit: value, baseline" in str(rep)
+    assert "identical bit for bit: value, full_potential, baseline" in str(rep)
 
 
 @pytest.mark.parametrize("options", [{"outputs": "target_year"}, {"keep_use_cases": True}])

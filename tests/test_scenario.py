@@ -80,7 +80,7 @@ def test_example_defaults_and_profiles(example):
 
 def test_example_targets_and_correlations(example):
     t = example.targets["core"]
-    assert t.groups == ("core",) and t.year == 2030 and t.metric == "annual"
+    assert t.groups == ("core",) and t.year == 2030 and t.estimand == "annual"
     assert t.bounds() == [("low", 0.05, 2.0), ("high", 0.95, 3.5)]
     assert t.tolerance == 0.5
     (c,) = example.correlations

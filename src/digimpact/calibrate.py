@@ -86,7 +86,7 @@ class _Problem:
         plan = Plan.build(scenario, draws, seed, sampler)
         rows = [plan.names.index(f"drivers.{d}.value") for d in drivers]
         years = list(scenario.years)
-        keys = sorted({(t.year, t.metric) for t in targets})
+        keys = sorted({(t.year, t.estimand) for t in targets})
         self.x = {k: np.empty((draws, plan.n_use_cases)) for k in keys}
         self.z = np.empty((draws, len(drivers)))
         for start, stop in chunks(draws, plan.default_chunk()):
@@ -95,10 +95,9 @@ class _Problem:
                 spec = scenario.drivers[d].value.spec
                 self.z[start:stop, j] = np.log(values[r] / spec["median"]) / spec["sigma"]
             values[rows] = 1.0
-            uc = plan.compute(values, keep_use_cases=True)["use_case_value"]
-            for (year, metric), x in self.x.items():
-                upto = years.index(year) + 1
-                x[start:stop] = uc[:, :, upto - 1] if metric == "annual" else uc[:, :, :upto].sum(-1)
+            out = plan.compute(values, keep_use_cases=True)
+            for (year, estimand), x in self.x.items():
+                x[start:stop] = plan.by_use_case(out, estimand, years.index(year))
         ucs = list(scenario.use_cases.values())
         self.uses = np.array([[d in u.drivers for d in drivers] for u in ucs], dtype=float)  # (U, K)
         self.members = {t.id: np.array([u.sector in scenario.sectors_in(t.groups, t.sectors)
@@ -107,7 +106,7 @@ class _Problem:
     def values(self, target: Target, median: np.ndarray, sigma: np.ndarray) -> np.ndarray:
         log_factor = np.log(median) + sigma * self.z  # (draws, K)
         weight = np.exp(log_factor @ self.uses[self.members[target.id]].T)  # (draws, U_t)
-        return (self.x[(target.year, target.metric)][:, self.members[target.id]] * weight).sum(1)
+        return (self.x[(target.year, target.estimand)][:, self.members[target.id]] * weight).sum(1)
 
 
 def calibrate(scenario: Scenario, targets: Sequence[str] | None = None,

@@ -33,8 +33,8 @@ DESCRIPTION = ("Simulate the GDP impact of digital and AI use-case adoption, sec
 EPILOG = f"""\
 exit codes:
   {EXIT_OK:<4} success
-  {EXIT_MISSED:<4} a published target missed (check, calibrate), or re-run numbers that differ
-       (reproduce)
+  {EXIT_MISSED:<4} a published target missed (check, calibrate), a sector's median intensity
+       over its ceiling (check), or re-run numbers that differ (reproduce)
   {EXIT_USER:<4} a user error: scenario file, option, path or results file; one line on stderr
        and, with --format json, {{"error": {{...}}}} on stdout
   {EXIT_BUG:<4} a bug in digimpact (EX_SOFTWARE): one line naming the exception; please report
@@ -206,21 +206,37 @@ def _provenance(results: Results) -> dict[str, object]:
 
 def _json(results: Results) -> str:
     table = results.summary().reset_index()
-    checks = results.check()
+    checks, intensity = results.check(), results.check_intensity()
     doc = {"provenance": _provenance(results),
+           "reading": results.scenario.meta.reading(),
            "summary": json.loads(table.to_json(orient="records", double_precision=15)),
            "targets": json.loads(checks.to_json(orient="records", double_precision=15)),
-           "targets_met": bool(checks["ok"].all())}
+           "targets_met": bool(checks["ok"].all()),
+           "intensities": json.loads(intensity.to_json(orient="records", double_precision=15)),
+           "intensities_within_ceiling": bool(intensity["ok"].all())}
     return json.dumps(doc, indent=2)
 
 
-def _table(results: Results) -> str:
+def _header(results: Results) -> list[str]:
+    """Title, what the figures are (estimand, basis, prices) and the run's provenance."""
     a = results.dataset.attrs
+    lines = [f"{a['title']}", results.scenario.meta.reading(),
+             f"{a['draws']} draws, seed {a['seed']}, sampler {a['sampler']}, scenario "
+             f"{a['scenario_hash'][:12]}"]
+    if not all(s.market for s in results.scenario.sectors.values()):
+        lines.append("Sectors marked (cost and time savings) are non-market: the national accounts "
+                     "value their output at cost, so their gains are savings, not value added.")
+    return lines
+
+
+def _intensity_table(results: Results) -> str:
+    shown = results.check_intensity()[["sector", "median", "p95", "ceiling", "ok"]]
+    return shown.to_string(index=False, float_format=lambda x: f"{x:.3f}")
+
+
+def _table(results: Results) -> str:
     table = results.summary().drop(columns="mean")
-    lines = [f"{a['title']}",
-             f"{a['unit']}, {a['metric']} value, target year {a['target_year']}; {a['draws']} "
-             f"draws, seed {a['seed']}, sampler {a['sampler']}, scenario {a['scenario_hash'][:12]}",
-             "", table.to_string(float_format=lambda x: f"{x:8.2f}")]
+    lines = [*_header(results), "", table.to_string(float_format=lambda x: f"{x:8.2f}")]
     checks = results.check()
     if len(checks):
         shown = checks[["name", "bound", "quantile", "published", "simulated", "residual",
@@ -270,18 +286,22 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     _, results = _simulate(args)
-    checks = results.check()
+    checks, intensity = results.check(), results.check_intensity()
     if args.format == "json":
         print(_json(results))
     else:
         with pd.option_context("display.width", 160):
             print(checks.drop(columns="source").to_string(index=False))
+            print(f"\nIntensity (value / value added, {results.scenario.meta.target_year}) "
+                  f"against each sector's ceiling:\n{_intensity_table(results)}")
     if not len(checks):
         print("no targets in this scenario", file=sys.stderr)
-    missed = int((~checks["ok"]).sum())
+    missed, over = int((~checks["ok"]).sum()), int((~intensity["ok"]).sum())
     if missed:
         print(f"{missed} target bound(s) missed", file=sys.stderr)
-    return 1 if missed else 0
+    if over:
+        print(f"{over} sector(s) over their intensity ceiling", file=sys.stderr)
+    return 1 if missed or over else 0
 
 
 def _calibrate(args: argparse.Namespace) -> int:

@@ -121,8 +121,9 @@ def memory_estimate(scenario: Scenario | str | Path, draws: int | None = None, *
     """Bytes of memory a run of :func:`simulate` needs (outputs and one chunk's working arrays).
 
     The output arrays take 8 bytes per number: draws x sectors x years with
-    ``outputs="full"``, draws x (sectors + years) with ``"target_year"``, plus twice draws x
-    use cases x years with ``keep_use_cases``. :func:`simulate` refuses a run whose estimate
+    ``outputs="full"``, draws x (sectors + years) with ``"target_year"``, plus draws x
+    sectors (the full potential), plus draws x use cases x (2 years + 1) with
+    ``keep_use_cases``. :func:`simulate` refuses a run whose estimate
     exceeds :func:`available_memory`.
 
     Examples
@@ -130,10 +131,10 @@ def memory_estimate(scenario: Scenario | str | Path, draws: int | None = None, *
     >>> import digimpact
     >>> s = digimpact.load_scenario("scenarios/examples/minimal.toml")  # 3 sectors, 11 years
     >>> full = memory_estimate(s, 10**6)
-    >>> full - memory_estimate(s, 10**6 - 1000) == 1000 * 3 * 11 * 8
+    >>> full - memory_estimate(s, 10**6 - 1000) == 1000 * 3 * (11 + 1) * 8
     True
     >>> round(memory_estimate(s, 10**12) / 2**40)  # TiB
-    240
+    262
     """
     _choice("outputs", outputs, OUTPUTS)
     job = _prepare(scenario, draws, 0, "random", chunk_size, keep_use_cases, outputs).job

@@ -12,11 +12,18 @@ from dataclasses import dataclass
 from .adoption import CURVES, Curve
 from .distributions import Distribution
 
-__all__ = ["EFFECTS", "METRICS", "SAMPLERS", "Adoption", "Correlation", "Driver", "Meta", "Model",
-           "Sector", "Settings", "Target", "UseCase", "parameters"]
+__all__ = ["COUNTERFACTUALS", "EFFECTS", "ESTIMANDS", "METRICS", "SAMPLERS", "Adoption",
+           "Correlation", "Driver", "IntensityCeiling", "Meta", "Model", "Sector", "Settings",
+           "Target", "UseCase", "parameters"]
 
 SAMPLERS = ("random", "lhs", "sobol")
 METRICS = ("annual", "cumulative")
+"""The readings of the deprecated ``metric`` key (besides ``"both"``), each an estimand."""
+ESTIMANDS = ("annual", "cumulative", "full_potential")
+"""What a scenario's figures are: the value realised in the target year, its sum over the
+horizon up to that year, or the annual value in that year once adoption is complete."""
+COUNTERFACTUALS = ("none", "first_year")
+"""What uplift is measured against: no adoption, or the adoption of the horizon's first year."""
 EFFECTS = ("speed", "ceiling", "value")
 
 @dataclass(frozen=True)
@@ -29,9 +36,13 @@ class Meta:
     base_year: int
     horizon: tuple[int, int]
     price_basis: str
-    metric: str
+    estimand: str
+    metrics: tuple[str, ...]
+    """The readings summaries report by default: ``(estimand,)``, or annual and cumulative
+    for the deprecated ``metric = "both"``."""
     target_year: int
     base_measure: str
+    counterfactual: str
 
     @property
     def years(self) -> range:
@@ -39,9 +50,35 @@ class Meta:
         return range(self.horizon[0], self.horizon[1] + 1)
 
     @property
-    def metrics(self) -> tuple[str, ...]:
-        """The metrics reported: ``("annual",)``, ``("cumulative",)`` or both."""
-        return METRICS if self.metric == "both" else (self.metric,)
+    def accounting_basis(self) -> str:
+        """``"value added"`` or ``"gross output"``: what value potentials are shares of."""
+        return self.base_measure.replace("_", " ")
+
+    def reading(self) -> str:
+        """What the figures are, in one line: estimand, counterfactual, basis, prices, unit.
+
+        Examples
+        --------
+        >>> import digimpact
+        >>> digimpact.load_scenario("scenarios/examples/minimal.toml").meta.reading()
+        'estimand: annual value at stake in 2030; accounting basis: gross output; prices: nominal; unit: JPY trillion'
+        """
+        first, year = self.horizon[0], self.target_year
+        what = {"annual": f"annual value at stake in {year}",
+                "cumulative": f"value at stake summed over {first}-{year}",
+                "full_potential": f"annual value at stake in {year} once adoption is complete"}
+        uplift = f", over the adoption of {first}" if self.counterfactual == "first_year" else ""
+        return (f"estimand: {what[self.estimand]}{uplift}; accounting basis: "
+                f"{self.accounting_basis}; prices: {self.price_basis}; unit: {self.unit}")
+
+
+@dataclass(frozen=True)
+class IntensityCeiling:
+    """A sector's plausibility bound: its value over its value added, with the source."""
+
+    value: float
+    source: str
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -58,6 +95,10 @@ class Sector:
     potential_scale: float
     source: str
     note: str
+    market: bool = True
+    """``False`` for non-market producers, whose output the national accounts value at cost
+    (no operating surplus): their gains are cost and time savings, not value added."""
+    intensity_ceiling: IntensityCeiling | None = None
 
     def base(self, measure: str, year: int) -> float:
         """Baseline ``measure`` (``value_added`` or ``gross_output``) grown to ``year``."""
@@ -120,7 +161,7 @@ class Target:
     groups: tuple[str, ...]
     sectors: tuple[str, ...]
     year: int
-    metric: str
+    estimand: str
     low: float | None
     high: float | None
     quantiles: tuple[float, float]
