@@ -88,9 +88,54 @@ def test_sectors_match_the_national_accounts(exhibit5):
         row = int(re.search(r"row (\d+)", sector.source).group(1))
         assert sector.value_added == pytest.approx(float(rows[row]["gdp_value_added_bn_yen"]) / 1000)
         assert sector.gross_output == pytest.approx(float(rows[row]["gross_output_bn_yen"]) / 1000)
-    gdp = {int(r["calendar_year"]): float(r["gdp_value_added_bn_yen"]) for r in table if r["row"] == "44"}
-    growth = (gdp[2018] / gdp[2016]) ** 0.5 - 1
+    # nominal GDP FY2018 and FY2023, ¥ billion (JILPT restating Cabinet Office SNA; sectors.toml)
+    growth = (595_274.9 / 556_570.5) ** (1 / 5) - 1
     assert all(s.growth == pytest.approx(growth, abs=5e-6) for s in exhibit5.sectors.values())
+
+
+def _row_2018(sector) -> dict[str, str]:
+    row = re.search(r"row (\d+)", sector.source).group(1)
+    return next(r for r in csv.DictReader(CSV.open(encoding="utf-8"))
+                if r["calendar_year"] == "2018" and r["row"] == row)
+
+
+def test_intensity_ceilings_follow_mgi_and_the_va_go_ratios(exhibit5):
+    """All-analytics ceiling: MGI's AI maximum (9% of revenue, 12% for travel) x 15.4/5.8,
+    over the sector's 2018 VA/GO ratio, recomputed from the CSV row the sector cites."""
+    for sector in exhibit5.sectors.values():
+        row = _row_2018(sector)
+        ratio = float(row["gdp_value_added_bn_yen"]) / float(row["gross_output_bn_yen"])
+        ai = 0.12 if sector.id == "accommodation_food" else 0.09
+        ceiling = sector.intensity_ceiling
+        assert ceiling.value == pytest.approx(ai * 15.4 / 5.8 / ratio, abs=5e-5), sector.id
+        assert f"row {row['row']}" in ceiling.source and "MGI 2018" in ceiling.source
+        assert f"VA/GO {ratio:.4f}" in ceiling.source
+
+
+def test_non_market_sectors_have_no_operating_surplus(exhibit5):
+    non_market = [s for s in exhibit5.sectors.values() if not s.market]
+    assert [s.id for s in non_market] == ["government", "education"]
+    for sector in non_market:  # output at cost: surplus nil (government) or near nil (education)
+        row = _row_2018(sector)
+        assert float(row["operating_surplus_mixed_income_bn_yen"]) <= 0.02 * float(
+            row["gdp_value_added_bn_yen"])
+    assert float(_row_2018(exhibit5.sectors["government"])["operating_surplus_mixed_income_bn_yen"]) == 0.0
+
+
+def test_the_reading_is_stated(exhibit5, default_run):
+    meta = exhibit5.meta
+    assert (meta.estimand, meta.base_measure, meta.counterfactual) == ("annual", "value_added",
+                                                                      "first_year")
+    assert all(t.estimand == "annual" for t in exhibit5.targets.values())
+    a = default_run.dataset.attrs
+    assert (a["estimand"], a["accounting_basis"], a["price_basis"]) == ("annual", "value added",
+                                                                      "nominal")
+
+
+def test_median_intensities_are_within_their_ceilings(default_run):
+    table = default_run.check_intensity()
+    assert len(table) == 16 and table["ok"].all()
+    assert (table["median"] < table["ceiling"]).all() and (table["median"] > 0).all()
 
 
 def test_data_readme_lists_every_file_with_its_rows_and_checksum():
