@@ -220,9 +220,10 @@ class Plan:
                     full -= block[..., 0]
                     block -= block[..., :1]
                 if keep_use_cases:
+                    sector = self.sector_of[positions]
                     kept["adoption"][positions] = adoption
-                    kept["use_case_value"][positions] = block * self.base[self.sector_of[positions], None, :]
-                    kept["use_case_full_potential"][positions] = full * target_base[self.sector_of[positions], None]
+                    kept["use_case_value"][positions] = block * self.base[sector, None, :]
+                    kept["use_case_full_potential"][positions] = full * target_base[sector, None]
                 for u, row, limit in zip(positions, block, full, strict=True):
                     sector_value[self.sector_of[u]] += row
                     sector_full[self.sector_of[u]] += limit

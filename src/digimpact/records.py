@@ -60,8 +60,9 @@ class Meta:
         Examples
         --------
         >>> import digimpact
-        >>> digimpact.load_scenario("scenarios/examples/minimal.toml").meta.reading()
-        'estimand: annual value at stake in 2030; accounting basis: gross output; prices: nominal; unit: JPY trillion'
+        >>> print(digimpact.load_scenario("scenarios/examples/minimal.toml").meta.reading())
+        estimand: annual value at stake in 2030; accounting basis: gross output; prices: nominal; \
+unit: JPY trillion
         """
         first, year = self.horizon[0], self.target_year
         what = {"annual": f"annual value at stake in {year}",
