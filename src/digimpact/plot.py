@@ -62,7 +62,7 @@ def exhibit5(results: Results, ax: Axes | None = None, year: int | None = None,
     """Range chart in the structure of Exhibit 5: sectors, subtotals, total, published marks.
 
     Each row is a bar from the lower to the upper quantile of the simulated value in
-    ``year`` (median ticked). Aggregate rows with a published target show the published
+    ``year``, read as the scenario's estimand (median ticked). Aggregate rows with a published target show the published
     low and high as red markers beside the simulated bar.
 
     Examples
@@ -79,7 +79,7 @@ def exhibit5(results: Results, ax: Axes | None = None, year: int | None = None,
     year = results.scenario.meta.target_year if year is None else year
     labels = []
     for i, (kind, label, ids, target) in enumerate(rows):
-        v = results.at(results.aggregate(sectors=ids), year).values
+        v = results.metric(results.scenario.meta.estimand, sectors=ids, year=year).values
         lo, med, hi = np.quantile(v, [quantiles[0], 0.5, quantiles[1]])
         colour = _BLUE if kind == "aggregate" else _GREY
         ax.barh(i, hi - lo, left=lo, height=0.55, color=colour, alpha=0.85)
@@ -187,8 +187,8 @@ def fan(results: Results, groups: Sequence[str] | None = None, ax: Axes | None =
 
 def distribution(results: Results, groups: Sequence[str] = (), ax: Axes | None = None,
                  year: int | None = None, bins: int = 60) -> Axes:
-    """Histogram of the value of ``groups`` (all sectors if empty) in ``year``, with its
-    5-95% range and, where a target adds up the same sectors, the published bounds.
+    """Histogram of the value of ``groups`` (all sectors if empty) in ``year``, read as the
+    scenario's estimand, with its 5-95% range and, where a target adds up the same sectors, the published bounds.
 
     Examples
     --------
@@ -200,7 +200,7 @@ def distribution(results: Results, groups: Sequence[str] = (), ax: Axes | None =
     """
     ax = _axes(ax, (7, 4))
     scn = results.scenario
-    values = results.at(results.aggregate(groups), year).values
+    values = results.metric(scn.meta.estimand, groups, year=year).values
     ax.hist(values, bins=bins, color=_GREY, density=True)
     for q in np.quantile(values, [0.05, 0.95]):
         ax.axvline(q, color=_BLUE, lw=1.5)
