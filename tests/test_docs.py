@@ -4,7 +4,6 @@ and headless Chromium shows it."""
 
 from __future__ import annotations
 
-import copy
 import os
 import re
 import shutil
@@ -14,10 +13,10 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from conftest import EXAMPLE, ROOT, SMALL
 
 import digimpact
 import digimpact.plot
-from conftest import EXAMPLE, ROOT, SMALL
 from digimpact.cli import main as cli
 from digimpact.distributions import parse
 from digimpact.scenario import Scenario

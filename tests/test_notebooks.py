@@ -2,7 +2,6 @@
 
 import nbformat
 import pytest
-
 from conftest import NOTEBOOKS
 
 
