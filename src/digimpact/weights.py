@@ -46,7 +46,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import KW_ONLY, dataclass
-from typing import Literal, get_args
+from typing import ClassVar, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -99,6 +99,11 @@ class ErrorModel(abc.ABC):
     """
 
     mismatch_sd: float
+    _nonnegative: ClassVar[tuple[str, ...]] = ("mismatch_sd",)  # fields checked on creation
+
+    def __post_init__(self) -> None:
+        for name in self._nonnegative:
+            _positive(name, getattr(self, name), zero=True)
 
     @abc.abstractmethod
     def logpdf(self, observed: float, predicted: npt.ArrayLike) -> np.ndarray:
@@ -142,10 +147,7 @@ class NormalError(_NormalFamily):
     sd: float
     _: KW_ONLY
     mismatch_sd: float = 0.0
-
-    def __post_init__(self) -> None:
-        _positive("sd", self.sd, zero=True)
-        _positive("mismatch_sd", self.mismatch_sd, zero=True)
+    _nonnegative = ("sd", "mismatch_sd")
 
     def measurement_sd(self, observed: float) -> float:
         return self.sd
@@ -164,10 +166,7 @@ class RelativeError(_NormalFamily):
     rel: float
     _: KW_ONLY
     mismatch_sd: float = 0.0
-
-    def __post_init__(self) -> None:
-        _positive("rel", self.rel, zero=True)
-        _positive("mismatch_sd", self.mismatch_sd, zero=True)
+    _nonnegative = ("rel", "mismatch_sd")
 
     def measurement_sd(self, observed: float) -> float:
         return self.rel * abs(observed)
@@ -207,7 +206,7 @@ class IntervalError(_NormalFamily):
         if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low < self.high):
             raise UsageError(f"an interval needs finite low < high, got [{self.low}, {self.high}]")
         _choice("interval shape", self.shape, IntervalShape)
-        _positive("mismatch_sd", self.mismatch_sd, zero=True)
+        super().__post_init__()
 
     @property
     def midpoint(self) -> float:
