@@ -244,6 +244,8 @@ def test_systematic_resample_is_reproducible_by_seed():
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, systematic_resample(w, seed=12))
     assert systematic_resample(w, seed=11, size=50).shape == (50,)
+    with pytest.raises(UsageError, match="1-D"):
+        systematic_resample(np.ones((2, 2)), seed=1)
 
 
 @given(st.lists(st.floats(0, 100), min_size=1, max_size=40).filter(lambda w: sum(w) > 0),

@@ -315,8 +315,10 @@ def importance_weights(loglik: npt.ArrayLike, *, power: float = 1.0, axis: int =
     return special.softmax(power * ll, axis=axis)
 
 
-def _weights(weights: npt.ArrayLike) -> np.ndarray:
+def _weights(weights: npt.ArrayLike, *, one_d: bool = False) -> np.ndarray:
     w = np.asarray(weights, dtype=float)
+    if one_d and w.ndim != 1:
+        raise UsageError(f"weights must be 1-D, one per draw; got shape {w.shape}")
     if not (np.isfinite(w).all() and (w >= 0).all() and (w.sum(axis=0) > 0).all()):
         raise UsageError("weights must be finite, >= 0 and not all zero")
     return w
@@ -365,7 +367,7 @@ def check_ess(weights: npt.ArrayLike, *, min_ess: float = 1000.0) -> float:
     >>> check_ess(np.ones(5000))
     5000.0
     """
-    w = _weights(weights)
+    w = _weights(weights, one_d=True)
     ess = float(effective_sample_size(w))
     if ess < min_ess:
         warnings.warn(f"effective sample size {ess:.1f} of {w.size} draws is below {min_ess:g}: "
@@ -466,9 +468,7 @@ def systematic_resample(weights: npt.ArrayLike, *, seed: int, size: int | None =
     >>> systematic_resample([0.0, 0.5, 0.25, 0.25], seed=1).tolist()
     [1, 1, 2, 3]
     """
-    w = _weights(weights)
-    if w.ndim != 1:
-        raise UsageError(f"weights must be 1-D, got shape {w.shape}")
+    w = _weights(weights, one_d=True)
     n = w.size if size is None else size
     if n < 1:
         raise UsageError(f"size must be >= 1, got {n}")
@@ -543,7 +543,7 @@ def tempering_schedule(loglik: npt.ArrayLike, *, ess_fraction: float = 0.5) -> n
 
 
 # ----------------------------------------------------------------------------- second round
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class WidenedProposal:
     """A second-round proposal for the model's uniform inputs, widened around weighted draws.
 
@@ -585,7 +585,7 @@ class WidenedProposal:
             defensive: float = 0.1) -> WidenedProposal:
         """Fit to first-round ``uniforms`` (draws, inputs) and their importance ``weights``."""
         _positive("widen", widen)
-        w = _weights(weights)
+        w = _weights(weights, one_d=True)
         z = _probit(np.asarray(uniforms, dtype=float))
         mean = w @ z / w.sum()
         sd = np.sqrt(w @ (z - mean) ** 2 / w.sum())
