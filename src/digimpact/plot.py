@@ -62,8 +62,8 @@ def exhibit5(results: Results, ax: Axes | None = None, year: int | None = None,
     """Range chart in the structure of Exhibit 5: sectors, subtotals, total, published marks.
 
     Each row is a bar from the lower to the upper quantile of the simulated value in
-    ``year``, read as the scenario's estimand (median ticked). Aggregate rows with a published target show the published
-    low and high as red markers beside the simulated bar.
+    ``year``, read as the scenario's estimand (median ticked). Aggregate rows with a
+    published target show the published low and high as red markers beside the simulated bar.
 
     Examples
     --------
@@ -188,7 +188,8 @@ def fan(results: Results, groups: Sequence[str] | None = None, ax: Axes | None =
 def distribution(results: Results, groups: Sequence[str] = (), ax: Axes | None = None,
                  year: int | None = None, bins: int = 60) -> Axes:
     """Histogram of the value of ``groups`` (all sectors if empty) in ``year``, read as the
-    scenario's estimand, with its 5-95% range and, where a target adds up the same sectors, the published bounds.
+    scenario's estimand, with its 5-95% range and, where a target adds up the same sectors,
+    the published bounds.
 
     Examples
     --------
