@@ -191,8 +191,9 @@ def small(exhibit5):
 
 
 def test_halving_a_core_sector_lowers_the_core_range(exhibit5, small):
-    base = small(exhibit5).interval(["core"])
-    halved = small(exhibit5.with_overrides({"sectors.manufacturing.potential_scale": 0.5})).interval(["core"])
+    base = small(exhibit5).interval(groups=["core"])
+    halved = small(exhibit5.with_overrides({"sectors.manufacturing.potential_scale": 0.5})).interval(
+        groups=["core"])
     assert halved[0] < base[0] and halved[1] < base[1]
 
 
@@ -204,7 +205,7 @@ def test_delaying_adoption_lowers_2030_values(exhibit5, small):
         overrides[f"profiles.{name}.adoption.midpoint.high"] = midpoint["high"] + 2
     base, late = small(exhibit5), small(exhibit5.with_overrides(overrides))
     for group in exhibit5.groups:
-        assert late.interval([group], q=[0.5])[0] < base.interval([group], q=[0.5])[0]
+        assert late.interval(groups=[group], q=[0.5])[0] < base.interval(groups=[group], q=[0.5])[0]
 
 
 def test_removing_shared_drivers_narrows_the_total(exhibit5, small):

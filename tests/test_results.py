@@ -110,11 +110,14 @@ def test_years_outside_the_horizon(example, stored):
         digimpact.sensitivity(example, year=1900)
 
 
-def test_compare_draws(example):
-    with pytest.raises(UsageError, match="draws must be >= 1, not 0"):
+def test_compare_draws(example, stored):
+    with pytest.raises(UsageError, match=r"^draws must be an integer >= 1, got 0$"):  # 0 is not None
         digimpact.compare(example, example, draws=0)
     c = digimpact.compare(example, example, draws=None, seed=1)
     assert c.a.dataset.attrs["draws"] == example.settings.draws
+    results, _ = stored
+    with pytest.raises(UsageError, match=r"leave draws, sampler out, or pass a\.scenario"):
+        digimpact.compare(results, example, draws=10, sampler="lhs")
 
 
 @pytest.mark.parametrize(("n", "hint"), [(1, "use 64$"), (32, "use 64$"), (100, "use 64 or 128$"),
