@@ -14,8 +14,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 from . import __version__
 from .atomic import atomic_write, check_writable, replace_folder
@@ -193,7 +197,7 @@ def _simulate(args: argparse.Namespace) -> tuple[Scenario, Results]:
     scenario = load_scenario(args.file)
     backend = "dask" if args.scheduler else args.backend
     results = simulate(scenario, draws=args.draws, seed=args.seed, sampler=args.sampler,
-                       backend=backend, client=args.scheduler, outputs=args.outputs)
+                       backend=cast(BackendName, backend), client=args.scheduler, outputs=args.outputs)
     return scenario, results
 
 
@@ -239,11 +243,11 @@ def _write_outputs(results: Results, folder: Path) -> None:
 
     results.to_netcdf(folder / "results.nc")
     results.summary().to_csv(folder / "summary.csv")
-    ax = plot.exhibit5(results)
+    figure = cast("Figure", plot.exhibit5(results).figure)
     try:
-        ax.figure.savefig(folder / "exhibit5.png", dpi=130, format="png")
+        figure.savefig(folder / "exhibit5.png", dpi=130, format="png")
     finally:
-        plt.close(ax.figure)
+        plt.close(figure)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -19,11 +19,11 @@ import functools
 import inspect
 import warnings
 from collections.abc import Callable
-from typing import Any, Literal, TypeVar, get_args
+from typing import Any, Literal, TypeVar, cast, get_args
 
 __all__ = ["BackendName", "BaseMeasure", "EffectName", "GroupBy", "MetricName", "OutputFormat",
            "OutputsName", "PriceBasis", "ReportMetric", "RowLevel", "SamplerName",
-           "SensitivityMethod", "TargetMetric", "choices", "positional_deprecated"]
+           "SensitivityMethod", "TargetMetric", "choices", "positional_deprecated", "reported"]
 
 SamplerName = Literal["random", "lhs", "sobol"]
 """How uniform points are drawn: independent, Latin hypercube, scrambled Sobol'."""
@@ -63,6 +63,17 @@ def choices(vocabulary: Any) -> tuple[str, ...]:
     ('local', 'dask')
     """
     return tuple(get_args(vocabulary))
+
+
+def reported(metric: ReportMetric) -> tuple[TargetMetric, ...]:
+    """The metrics that the report metric ``metric`` stands for.
+
+    Examples
+    --------
+    >>> reported("both"), reported("annual")
+    (('annual', 'cumulative'), ('annual',))
+    """
+    return cast(tuple[TargetMetric, ...], choices(TargetMetric)) if metric == "both" else (metric,)
 
 
 F = TypeVar("F", bound=Callable[..., Any])

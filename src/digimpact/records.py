@@ -21,7 +21,7 @@ from .options import (
     RowLevel,
     SamplerName,
     TargetMetric,
-    choices,
+    reported,
 )
 
 __all__ = ["SEED_LIMIT", "Adoption", "Correlation", "Driver", "Meta", "Model", "ReportRow", "RunSettings",
@@ -53,9 +53,7 @@ class Meta:
     @property
     def metrics(self) -> tuple[TargetMetric, ...]:
         """The metrics reported: ``("annual",)``, ``("cumulative",)`` or both."""
-        if self.metric == "both":
-            return cast(tuple[TargetMetric, ...], choices(TargetMetric))
-        return (self.metric,)
+        return reported(self.metric)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import xarray as xr
 
 from .atomic import atomic_write
 from .errors import ResultsError, ScenarioError, UsageError, check_choice
-from .options import MetricName, ReportMetric, TargetMetric, choices, positional_deprecated
+from .options import MetricName, ReportMetric, positional_deprecated, reported
 from .records import RunSettings
 
 if TYPE_CHECKING:
@@ -95,6 +95,7 @@ def build_dataset(scenario: Scenario, arrays: Mapping[str, np.ndarray],
         "group": ("sector", [s.group for s in sectors]),
     }
     value_attrs: dict[str, Any] = {"units": unit, "long_name": "annual value added by the use cases"}
+    value: tuple[Any, ...]
     if "total" in arrays:  # outputs="target_year": sectors in the target year, total every year
         value = (("draw", "sector"), arrays["value"][..., 0], {**value_attrs, "year": meta.target_year})
     else:
@@ -287,9 +288,8 @@ class Results:
         """
         metric = self.scenario.meta.metric if metric is None else metric
         check_choice(metric, ReportMetric, "metric")
-        metrics = choices(TargetMetric) if metric == "both" else (metric,)
         records = []
-        for m in metrics:
+        for m in reported(metric):
             for row in self.scenario.report_rows():
                 v = self.metric(m, groups=row.groups, sectors=row.sectors, year=year).values
                 records.append({"metric": m, "level": row.level, "id": row.id, "label": row.label,
