@@ -801,3 +801,25 @@ def test_memory_estimate_bounds_a_chunks_peak(example, exhibit5, keep, outputs):
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         assert _chunk_bytes(job) / 2 < peak <= _chunk_bytes(job)  # numpy reports to tracemalloc
+
+
+def test_plan_layout_is_consistent(example):
+    from digimpact.plan import DriverEffect, Plan
+
+    plan = Plan.build(example, 16, 1, "lhs")
+    params = example.parameters()
+    assert plan.uncertain == sorted(n for n in params if not params[n].is_fixed)
+    assert plan.uncertain == list(plan.sampler.names)  # the sampler's rows, derived
+    for u, row in zip(plan.use_cases, plan.potential_rows, strict=True):
+        assert plan.names[row] == f"use_cases.{u}.potential"
+    for g in plan.groups:
+        for p, rows in g.rows.items():
+            assert [plan.names[r] for r in rows] == [
+                f"use_cases.{plan.use_cases[i]}.adoption.{p}" for i in g.positions]
+    for kind, effects in plan.effects.items():
+        for effect in effects:
+            assert isinstance(effect, DriverEffect)
+            driver = plan.names[effect.row].split(".")[1]
+            assert example.drivers[driver].acts_on == kind
+            assert [plan.use_cases[i] for i in effect.positions] == [
+                u.id for u in example.use_cases.values() if driver in u.drivers]
