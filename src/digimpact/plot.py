@@ -265,10 +265,11 @@ def tornado(table: pd.DataFrame, ax: Axes | None = None, top: int = 15) -> Axes:
     Examples
     --------
     >>> import matplotlib; matplotlib.use("Agg")
-    >>> import digimpact, digimpact.plot
-    >>> t = digimpact.sensitivity("scenarios/examples/minimal.toml", method="tornado")
-    >>> len(digimpact.plot.tornado(t).patches) == 2 * len(t)
-    True
+    >>> from digimpact import load_scenario, plot, sensitivity
+    >>> swings = sensitivity(load_scenario("scenarios/examples/minimal.toml"), method="tornado")
+    >>> ax = plot.tornado(swings, top=3)  # two bars a row
+    >>> len(ax.patches), len(ax.get_yticks())
+    (6, 3)
     """
     t, ax, y = _ranked(table, ax, top)
     base = float(t["base"].iloc[0])
