@@ -8,23 +8,31 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple, cast
 
 from .adoption import CURVES, Curve
 from .distributions import Distribution
+from .errors import check_choice, check_whole
+from .options import (
+    BaseMeasure,
+    Counterfactual,
+    EffectName,
+    Estimand,
+    PriceBasis,
+    ReportMetric,
+    RowLevel,
+    SamplerName,
+    reported,
+)
 
-__all__ = ["COUNTERFACTUALS", "EFFECTS", "ESTIMANDS", "METRICS", "SAMPLERS", "Adoption",
-           "Correlation", "Driver", "IntensityCeiling", "Meta", "Model", "Sector", "Settings",
-           "Target", "UseCase", "parameters"]
+__all__ = ["NON_MARKET", "SEED_LIMIT", "Adoption", "Correlation", "Driver", "IntensityCeiling", "Meta",
+           "Model", "ReportRow", "RunSettings", "Sector", "Settings", "Target", "UseCase", "parameters"]
 
-SAMPLERS = ("random", "lhs", "sobol")
-METRICS = ("annual", "cumulative")
-"""The readings of the deprecated ``metric`` key (besides ``"both"``), each an estimand."""
-ESTIMANDS = ("annual", "cumulative", "full_potential")
-"""What a scenario's figures are: the value realised in the target year, its sum over the
-horizon up to that year, or the annual value in that year once adoption is complete."""
-COUNTERFACTUALS = ("none", "first_year")
-"""What uplift is measured against: no adoption, or the adoption of the horizon's first year."""
-EFFECTS = ("speed", "ceiling", "value")
+NON_MARKET = "cost and time savings"
+"""How the gains of a non-market sector (``market = false``) are labelled."""
+SEED_LIMIT = 2**63
+"""Seeds are below this: results store them as 64-bit integers (NetCDF attributes)."""
+
 
 @dataclass(frozen=True)
 class Meta:
@@ -35,19 +43,24 @@ class Meta:
     unit: str
     base_year: int
     horizon: tuple[int, int]
-    price_basis: str
-    estimand: str
-    metrics: tuple[str, ...]
-    """The readings summaries report by default: ``(estimand,)``, or annual and cumulative
-    for the deprecated ``metric = "both"``."""
+    price_basis: PriceBasis
+    estimand: Estimand
+    metric: ReportMetric
+    """What summaries report by default: the estimand, or ``"both"`` (annual and cumulative)
+    for the older ``metric = "both"``."""
     target_year: int
-    base_measure: str
-    counterfactual: str
+    base_measure: BaseMeasure
+    counterfactual: Counterfactual
 
     @property
     def years(self) -> range:
         """Every year of the horizon."""
         return range(self.horizon[0], self.horizon[1] + 1)
+
+    @property
+    def metrics(self) -> tuple[Estimand, ...]:
+        """The estimands reported: ``(estimand,)``, or annual and cumulative."""
+        return reported(self.metric)
 
     @property
     def accounting_basis(self) -> str:
@@ -101,9 +114,17 @@ class Sector:
     (no operating surplus): their gains are cost and time savings, not value added."""
     intensity_ceiling: IntensityCeiling | None = None
 
-    def base(self, measure: str, year: int) -> float:
-        """Baseline ``measure`` (``value_added`` or ``gross_output``) grown to ``year``."""
+    def base(self, measure: BaseMeasure, year: int) -> float:
+        """Baseline ``measure`` (``value_added`` or ``gross_output``) grown to ``year``.
+
+        Raises
+        ------
+        ValueError
+            For ``gross_output`` of a sector that gives none.
+        """
         level = self.value_added if measure == "value_added" else self.gross_output
+        if level is None:
+            raise ValueError(f"sector {self.id!r} has no {measure}")
         return float(level) * (1.0 + self.growth) ** (year - self.year)
 
 
@@ -117,6 +138,7 @@ class Adoption:
 
     @property
     def curve(self) -> Curve:
+        """The curve of :data:`digimpact.adoption.CURVES` named by ``kind``."""
         return CURVES[self.kind]
 
 
@@ -148,7 +170,7 @@ class Driver:
     id: str
     name: str
     value: Distribution
-    acts_on: str
+    acts_on: EffectName
     source: str
     note: str
 
@@ -162,7 +184,7 @@ class Target:
     groups: tuple[str, ...]
     sectors: tuple[str, ...]
     year: int
-    estimand: str
+    estimand: Estimand
     low: float | None
     high: float | None
     quantiles: tuple[float, float]
@@ -183,13 +205,63 @@ class Correlation:
     rank: float
 
 
+class ReportRow(NamedTuple):
+    """A row of a report: what it adds up (``groups`` and ``sectors``; both empty for the
+    total) and, for a target row, the target (see
+    :meth:`digimpact.Scenario.report_rows`)."""
+
+    level: RowLevel
+    id: str
+    label: str
+    groups: tuple[str, ...]
+    sectors: tuple[str, ...]
+    target: Target | None
+
+
+class RunSettings(NamedTuple):
+    """The settings of one run, checked: what :meth:`Settings.resolve` returns."""
+
+    draws: int
+    seed: int
+    sampler: SamplerName
+
+
 @dataclass(frozen=True)
 class Settings:
     """Run defaults: number of draws, root seed, sampler."""
 
     draws: int
     seed: int
-    sampler: str
+    sampler: SamplerName
+
+    def resolve(self, *, draws: int | None = None, seed: int | None = None,
+                sampler: SamplerName | None = None) -> RunSettings:
+        """The settings of a run: each option given, else this default (``None`` means the
+        default; ``0`` does not).
+
+        Parameters
+        ----------
+        draws : int, optional
+            At least 1; integral floats such as ``1e6`` are accepted.
+        seed : int, optional
+            ``0 <= seed < 2**63``.
+        sampler : {"random", "lhs", "sobol"}, optional
+
+        Raises
+        ------
+        UsageError
+            For a value out of range or an unknown sampler, saying what is expected.
+
+        Examples
+        --------
+        >>> Settings(draws=1000, seed=7, sampler="lhs").resolve(draws=1e4, seed=0)
+        RunSettings(draws=10000, seed=0, sampler='lhs')
+        """
+        return RunSettings(
+            draws=check_whole(self.draws if draws is None else draws, "draws", 1),
+            seed=check_whole(self.seed if seed is None else seed, "seed", 0, SEED_LIMIT),
+            sampler=cast(SamplerName, check_choice(self.sampler if sampler is None else sampler,
+                                                   SamplerName, "sampler")))
 
 
 @dataclass(frozen=True, eq=False)

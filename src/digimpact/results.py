@@ -12,20 +12,42 @@ import pandas as pd
 import xarray as xr
 
 from .atomic import atomic_write
-from .errors import ResultsError, ScenarioError, UsageError
+from .errors import ResultsError, ScenarioError, UsageError, check_choice
+from .options import Estimand, MetricName, ReportMetric, positional_deprecated, reported
+from .records import NON_MARKET, RunSettings
 
 if TYPE_CHECKING:
     from .scenario import Scenario
 
-__all__ = ["METRICS", "Results", "build_dataset", "open_results", "year_in_horizon"]
+__all__ = ["Results", "build_dataset", "open_results", "quantile_label", "quantiles_of",
+           "year_in_horizon"]
 
-METRICS = ("annual", "cumulative", "full_potential", "npv", "share_of_value_added")
-"""What :meth:`Results.metric` reduces values to: one number per draw."""
 _RENAMED = {"share_of_gdp": "share_of_value_added"}  # old metric name -> new (FutureWarning)
 _READINGS = {"annual": "annual", "cumulative": "cumulative", "full_potential": "full potential",
              "npv": "net present value"}
-NON_MARKET = "cost and time savings"
-"""How the gains of a non-market sector (``market = false``) are labelled."""
+
+
+def quantile_label(q: float) -> str:
+    """The column name of quantile ``q``: ``"p"`` and the percentage.
+
+    Examples
+    --------
+    >>> quantile_label(0.05), quantile_label(0.5), quantile_label(0.975)
+    ('p5', 'p50', 'p97.5')
+    """
+    return f"p{100 * q:g}"
+
+
+def quantiles_of(values: np.ndarray, quantiles: Sequence[float], prefix: str = "") -> dict[str, float]:
+    """``{prefix + quantile_label(q): quantile q of values}`` for each of ``quantiles``.
+
+    Examples
+    --------
+    >>> quantiles_of(np.arange(101.0), [0.05, 0.5], prefix="b ")
+    {'b p5': 5.0, 'b p50': 50.0}
+    """
+    qs = np.quantile(values, quantiles)
+    return {f"{prefix}{quantile_label(q)}": float(x) for q, x in zip(quantiles, qs, strict=True)}
 
 
 def year_in_horizon(scenario: Scenario, year: int | None, what: str = "year") -> int:
@@ -61,14 +83,16 @@ def _version() -> str:
     return __version__
 
 
-def build_dataset(scenario: Scenario, arrays: Mapping[str, np.ndarray], draws: int, seed: int,
-                  sampler: str) -> xr.Dataset:
-    """Label engine output: dims ``draw``, ``sector``, ``year`` (and ``use_case``)."""
+def build_dataset(scenario: Scenario, arrays: Mapping[str, np.ndarray],
+                  settings: RunSettings) -> xr.Dataset:
+    """Label engine output: dims ``draw``, ``sector``, ``year`` (and ``use_case``), with the
+    run's ``settings`` and the scenario as provenance in the attributes."""
+    draws, seed, sampler = settings
     meta = scenario.meta
     sectors = list(scenario.sectors.values())
     ucs = list(scenario.use_cases.values())
     unit = meta.unit
-    coords: dict[str, object] = {
+    coords: dict[str, Any] = {
         "draw": np.arange(draws),
         "sector": [s.id for s in sectors],
         "year": np.array(list(meta.years)),
@@ -78,12 +102,13 @@ def build_dataset(scenario: Scenario, arrays: Mapping[str, np.ndarray], draws: i
                    {"long_name": f"market producer (false: output valued at cost, gains are "
                                  f"{NON_MARKET})"}),
     }
-    value_attrs = {"units": unit, "long_name": f"value at stake (annual, {unit})"}
+    value_attrs: dict[str, Any] = {"units": unit, "long_name": f"value at stake (annual, {unit})"}
+    value: tuple[Any, ...]
     if "total" in arrays:  # outputs="target_year": sectors in the target year, total every year
         value = (("draw", "sector"), arrays["value"][..., 0], {**value_attrs, "year": meta.target_year})
     else:
         value = (("draw", "sector", "year"), arrays["value"], value_attrs)
-    data_vars: dict[str, object] = {
+    data_vars: dict[str, Any] = {
         "value": value,
         "full_potential": (("draw", "sector"), arrays["full_potential"],
                            {"units": unit, "long_name": f"value at stake (full potential, {unit})",
@@ -137,7 +162,7 @@ class Results:
     --------
     >>> import digimpact
     >>> r = digimpact.simulate("scenarios/examples/minimal.toml", draws=2000, seed=1)
-    >>> lo, hi = r.interval(["core"], q=(0.05, 0.95))
+    >>> lo, hi = r.interval(groups=["core"], q=(0.05, 0.95))
     >>> lo < hi
     True
     """
@@ -153,10 +178,12 @@ class Results:
 
     @property
     def unit(self) -> str:
+        """The unit of the values (the scenario's ``unit``)."""
         return str(self.dataset.attrs["unit"])
 
     # ---- selections
-    def aggregate(self, groups: Sequence[str] = (), sectors: Sequence[str] = (),
+    @positional_deprecated("variable")
+    def aggregate(self, groups: Sequence[str] = (), sectors: Sequence[str] = (), *,
                   variable: str = "value") -> xr.DataArray:
         """Sum over the sectors of ``groups`` and ``sectors`` (all sectors if both empty)."""
         if not groups and not sectors and variable == "value" and "total" in self.dataset:
@@ -170,35 +197,45 @@ class Results:
             out += da.sel(sector=sector, drop=True)
         return out
 
-    def at(self, da: xr.DataArray, year: int | None = None, metric: str = "annual",
+    @positional_deprecated("year", "metric", "start", "rate")
+    def at(self, da: xr.DataArray, *, year: int | None = None, metric: MetricName = "annual",
            start: int | None = None, rate: float | None = None) -> xr.DataArray:
         """Reduce values over years to one number per draw (and remaining dims).
 
         Parameters
         ----------
-        da
+        da : xarray.DataArray
             Values with a ``year`` dimension (e.g. from :meth:`aggregate`).
-        year
+        year : int, optional
             Target year (default: the scenario's).
         metric : {"annual", "cumulative", "npv", "share_of_value_added"}, default: "annual"
-            ``"annual"``: the value in ``year``. ``"cumulative"``: the sum from ``start``
-            (default: first year) to ``year``. ``"npv"``: that sum discounted at ``rate``
-            (required) to ``start``. ``"share_of_value_added"``: the annual value over the
-            baseline value added of all the scenario's sectors in ``year`` (a ratio; the
-            old name ``"share_of_gdp"`` still works, with a FutureWarning). The full potential
-            is not a reduction over years: see :meth:`metric`.
+            ``"annual"``: the value in ``year``. ``"cumulative"``: the sum from ``start`` to
+            ``year``. ``"npv"``: that sum discounted at ``rate`` to ``start``.
+            ``"share_of_value_added"``: the annual value over the baseline value added of all
+            the scenario's sectors in ``year`` (a ratio; the old name ``"share_of_gdp"`` still
+            works, with a FutureWarning). The full potential is not a reduction over years:
+            see :meth:`metric`.
+        start : int, optional
+            First year summed by ``"cumulative"`` and ``"npv"`` (default: the first year of
+            the horizon).
+        rate : float, optional
+            Yearly discount rate of ``"npv"``, which needs one (``0.03`` for 3%).
+
+        Raises
+        ------
+        UsageError
+            For an unknown metric, ``"npv"`` without a ``rate``, a ``rate`` or ``start`` that
+            the metric does not use, or a year outside the horizon.
         """
         metric = _renamed(metric)
+        check_choice(metric, MetricName, "metric")
+        if metric == "full_potential":
+            raise UsageError("metric 'full_potential' is not a reduction of values over years: "
+                             "use Results.metric('full_potential')")
+        _check_metric_options(metric, start, rate)
         meta = self.scenario.meta
         year = year_in_horizon(self.scenario, year)
         start = year_in_horizon(self.scenario, meta.horizon[0] if start is None else start, "start")
-        if metric not in METRICS or metric == "full_potential":
-            hint = (" (use Results.metric('full_potential'): it is not a reduction over years)"
-                    if metric == "full_potential" else "")
-            raise UsageError(f"unknown metric {metric!r}{hint}; expected one of "
-                             f"{', '.join(m for m in METRICS if m != 'full_potential')}")
-        if metric == "npv" and rate is None:
-            raise UsageError("metric 'npv' needs a discount rate: pass rate=, e.g. rate=0.03")
         if "year" not in da.dims:  # outputs="target_year" keeps sectors for one year only
             if metric not in ("annual", "share_of_value_added") or year != meta.target_year:
                 raise UsageError(f"these results keep sector values for {meta.target_year} only "
@@ -212,19 +249,19 @@ class Results:
                                       f"(annual value at stake / baseline value added of all its "
                                       f"sectors, {year})")
         window = da.sel(year=slice(start, year))
-        if metric == "cumulative":
-            return window.sum("year")
-        factor = (1.0 + rate) ** -(window["year"] - start)
-        return (window * factor).sum("year")
+        if metric == "npv":
+            window = window * (1.0 + rate) ** -(window["year"] - start)  # type: ignore[operator]
+        return window.sum("year")
 
-    def metric(self, metric: str = "annual", groups: Sequence[str] = (),
+    @positional_deprecated("groups", "sectors", "year", "start", "rate")
+    def metric(self, metric: MetricName = "annual", *, groups: Sequence[str] = (),
                sectors: Sequence[str] = (), year: int | None = None, start: int | None = None,
                rate: float | None = None) -> xr.DataArray:
-        """One value per draw for ``groups`` / ``sectors`` (all if empty).
+        """One value per draw for ``groups`` / ``sectors`` (all if both empty).
 
-        ``metric`` is one of :data:`METRICS`: those of :meth:`at`, and ``"full_potential"``,
-        the annual value in ``year`` once adoption is complete (the ``full_potential``
-        variable, kept for the target year, grown to ``year`` with each sector's baseline).
+        ``metric`` is one of those of :meth:`at`, or ``"full_potential"``: the annual value in
+        ``year`` once adoption is complete (the ``full_potential`` variable, kept for the
+        target year, grown to ``year`` with each sector's baseline).
 
         Examples
         --------
@@ -238,9 +275,11 @@ class Results:
         """
         metric = _renamed(metric)
         if metric == "full_potential":
+            _check_metric_options(metric, start, rate)
             out = self._sum(self._full_potential(year), groups, sectors)
         else:
-            out = self.at(self.aggregate(groups, sectors), year, metric, start, rate)
+            out = self.at(self.aggregate(groups, sectors), year=year, metric=metric, start=start,
+                          rate=rate)
         if metric in _READINGS:
             out.attrs = {"units": self.unit, "long_name": f"value at stake ({_READINGS[metric]}, "
                                                           f"{self.unit})"}
@@ -256,46 +295,43 @@ class Results:
         base = self.dataset["baseline"]  # every measure grows at the sector's rate
         return da * (base.sel(year=year) / base.sel(year=target))
 
-    def interval(self, groups: Sequence[str] = (), year: int | None = None,
-                 q: Sequence[float] = (0.05, 0.95), metric: str = "annual",
-                 sectors: Sequence[str] = ()) -> tuple[float, ...]:
-        """Quantiles ``q`` of the value of ``groups`` / ``sectors`` (all if empty)."""
-        values = self.metric(metric, groups, sectors, year).values
+    @positional_deprecated("groups", "year", "q", "metric", "sectors")
+    def interval(self, *, groups: Sequence[str] = (), sectors: Sequence[str] = (),
+                 year: int | None = None, metric: MetricName = "annual", start: int | None = None,
+                 rate: float | None = None, q: Sequence[float] = (0.05, 0.95)) -> tuple[float, ...]:
+        """Quantiles ``q`` of :meth:`metric` (same options) over the draws.
+
+        Examples
+        --------
+        >>> import digimpact
+        >>> r = digimpact.simulate("scenarios/examples/minimal.toml", draws=200, seed=1)
+        >>> r.interval(groups=["core"], q=[0.5]) == (float(r.metric(groups=["core"]).median()),)
+        True
+        """
+        values = self.metric(metric, groups=groups, sectors=sectors, year=year, start=start,
+                             rate=rate).values
         return tuple(float(v) for v in np.quantile(values, q))
 
-    def _gain(self, ids: Sequence[str]) -> str:
-        """Label suffix for an aggregate of sectors ``ids``: non-market gains are cost savings."""
-        market = [self.scenario.sectors[i].market for i in ids]
-        if all(market):
-            return ""
-        return f" ({NON_MARKET})" if not any(market) else f" (incl. {NON_MARKET})"
+    @positional_deprecated("year", "quantiles", "metric")
+    def summary(self, *, year: int | None = None, quantiles: Sequence[float] = (0.05, 0.5, 0.95),
+                metric: ReportMetric | None = None) -> pd.DataFrame:
+        """Mean and quantiles of every row of :meth:`Scenario.report_rows`.
 
-    def _rows(self) -> list[tuple[str, str, str, tuple[str, ...], tuple[str, ...]]]:
-        scn = self.scenario
-        rows = [("sector", s.id, s.name, (), (s.id,)) for s in scn.sectors.values()]
-        rows += [("group", g, g, (g,), ()) for g in scn.groups]
-        for n in range(2, len(scn.groups)):
-            combo = scn.groups[:n]
-            rows.append(("groups", "+".join(combo), " + ".join(combo), combo, ()))
-        rows += [("target", t.id, t.name, t.groups, t.sectors) for t in scn.targets.values()]
-        rows.append(("total", "total", "All sectors", (), ()))
-        return [(level, key, label + self._gain(scn.sectors_in(groups, sectors) if groups or sectors
-                                                else list(scn.sectors)), groups, sectors)
-                for level, key, label, groups, sectors in rows]
-
-    def summary(self, year: int | None = None, quantiles: Sequence[float] = (0.05, 0.5, 0.95),
-                metric: str | None = None) -> pd.DataFrame:
-        """Mean and quantiles per sector, group, combination of groups, target and in total.
+        The rows, in order: each sector (level ``"sector"``, grouped under its group), each
+        sector group (``"group"``), each target of the scenario (``"target"``, adding up the
+        target's groups and sectors; the targets are the only subtotals) and the total of all
+        sectors (``"total"``).
 
         Parameters
         ----------
-        year
-            Target year (default: the scenario's).
-        quantiles
-            Probabilities to report, as columns ``p5``, ``p50``, ...
+        year : int, optional
+            Year of the values (default: the scenario's target year).
+        quantiles : sequence of float, default: (0.05, 0.5, 0.95)
+            Probabilities to report, as columns ``p5``, ``p50``, ... (see
+            :func:`quantile_label`).
         metric : {"annual", "cumulative", "full_potential", "both"}, optional
-            The reading reported; ``"both"`` is annual and cumulative (default: the
-            scenario's estimand, or both for its deprecated ``metric = "both"``).
+            The estimand reported; ``"both"`` is annual and cumulative (default: the
+            scenario's estimand, or both for its older ``metric = "both"``).
 
         Returns
         -------
@@ -303,17 +339,14 @@ class Results:
             Indexed by ``(metric, level, id)``; columns ``label`` (non-market gains marked
             as cost and time savings), ``mean`` and quantiles.
         """
-        metrics = (self.scenario.meta.metrics if metric is None
-                   else ("annual", "cumulative") if metric == "both" else (metric,))
+        metric = self.scenario.meta.metric if metric is None else metric
+        check_choice(metric, ReportMetric, "metric")
         records = []
-        for m in metrics:
-            for level, key, label, groups, sectors in self._rows():
-                v = self.metric(m, groups, sectors, year).values
-                rec = {"metric": m, "level": level, "id": key, "label": label,
-                       "mean": float(v.mean())}
-                qs = np.quantile(v, quantiles)
-                rec.update({f"p{100 * q:g}": float(x) for q, x in zip(quantiles, qs, strict=True)})
-                records.append(rec)
+        for m in reported(metric):
+            for row in self.scenario.report_rows():
+                v = self.metric(m, groups=row.groups, sectors=row.sectors, year=year).values
+                records.append({"metric": m, "level": row.level, "id": row.id, "label": row.label,
+                                "mean": float(v.mean()), **quantiles_of(v, quantiles)})
         return pd.DataFrame(records).set_index(["metric", "level", "id"])
 
     def check(self) -> pd.DataFrame:
@@ -329,7 +362,7 @@ class Results:
         """
         rows = []
         for t in self.scenario.targets.values():
-            values = self.metric(t.estimand, t.groups, t.sectors, t.year).values
+            values = self.metric(t.estimand, groups=t.groups, sectors=t.sectors, year=t.year).values
             for which, q, published in t.bounds():
                 sim = float(np.quantile(values, q))
                 rows.append({"target": t.id, "name": t.name, "estimand": t.estimand,
@@ -342,12 +375,12 @@ class Results:
         return pd.DataFrame(rows, columns=columns)
 
     # ---- intensity
-    def intensity(self, year: int | None = None, estimand: str | None = None) -> xr.DataArray:
+    def intensity(self, *, year: int | None = None, estimand: Estimand | None = None) -> xr.DataArray:
         """Value over baseline value added, by draw and sector, in ``year``.
 
         Parameters
         ----------
-        year
+        year : int, optional
             Default: the scenario's target year.
         estimand : {"annual", "cumulative", "full_potential"}, optional
             Default: the scenario's. A ceiling bounds an annual value, so the cumulative
@@ -363,22 +396,24 @@ class Results:
         """
         year = year_in_horizon(self.scenario, year)
         estimand = estimand or self.scenario.meta.estimand
+        check_choice(estimand, Estimand, "estimand")
         value = (self._full_potential(year) if estimand == "full_potential"
-                 else self.at(self.dataset["value"], year))
+                 else self.at(self.dataset["value"], year=year))
         out = value / self.dataset["baseline"].sel(year=year)
         return out.assign_attrs(units="1", long_name=f"value at stake / value added, {year}")
 
-    def check_intensity(self, year: int | None = None, estimand: str | None = None) -> pd.DataFrame:
+    def check_intensity(self, *, year: int | None = None,
+                        estimand: Estimand | None = None) -> pd.DataFrame:
         """Each sector's intensity (see :meth:`intensity`) against its cited ceiling.
 
         Returns
         -------
         pandas.DataFrame
-            One row per sector: ``median`` and ``p95`` of the intensity, the ``ceiling``
-            (``NaN`` if the sector has none), ``ok`` (the median is within the ceiling) and the
-            ceiling's ``source``.
+            One row per sector: its ``gain`` label, ``median`` and ``p95`` of the intensity,
+            the ``ceiling`` (``NaN`` if the sector has none), ``ok`` (the median is within the
+            ceiling) and the ceiling's ``source``.
         """
-        ratio = self.intensity(year, estimand)
+        ratio = self.intensity(year=year, estimand=estimand)
         median, p95 = np.quantile(ratio.values, [0.5, 0.95], axis=0)
         rows = []
         for i, s in enumerate(self.scenario.sectors.values()):
@@ -398,11 +433,23 @@ class Results:
         return atomic_write(path, writer=lambda tmp: self.dataset.to_netcdf(tmp, engine="h5netcdf"))
 
 
-def _renamed(metric: str) -> str:
+def _check_metric_options(metric: MetricName, start: int | None, rate: float | None) -> None:
+    """Refuse a ``start`` or ``rate`` that ``metric`` would ignore, and npv without a rate."""
+    if metric == "npv" and rate is None:
+        raise UsageError("metric 'npv' needs a discount rate: pass rate=0.03 for 3% a year (rate=0 "
+                         "gives the cumulative sum)")
+    if metric != "npv" and rate is not None:
+        raise UsageError(f"rate applies to metric 'npv' only, not {metric!r}: leave it out")
+    if metric in ("annual", "share_of_value_added", "full_potential") and start is not None:
+        raise UsageError(f"start applies to metrics 'cumulative' and 'npv' only, not {metric!r}: "
+                         "leave it out")
+
+
+def _renamed(metric: str) -> Any:
     """``metric``, or its new name (with a FutureWarning) if it is an old one."""
     if metric in _RENAMED:
         warnings.warn(f"metric {metric!r} is now called {_RENAMED[metric]!r} (it divides by the "
-                      "baseline value added of the scenario's sectors)", FutureWarning, stacklevel=3)
+                      "baseline value added of the scenario's sectors)", FutureWarning, stacklevel=4)
         return _RENAMED[metric]
     return metric
 

@@ -26,14 +26,14 @@ from .distributions import Distribution
 from .errors import ScenarioError, did_you_mean
 from .loader import Origins, merge, read_document
 from .records import (
-    EFFECTS,
-    METRICS,
-    SAMPLERS,
+    NON_MARKET,
     Adoption,
     Correlation,
     Driver,
     Meta,
     Model,
+    ReportRow,
+    RunSettings,
     Sector,
     Settings,
     Target,
@@ -43,15 +43,14 @@ from .records import (
 from .schema import SECTIONS, validate
 
 __all__ = [
-    "EFFECTS",
-    "METRICS",
-    "SAMPLERS",
     "SECTIONS",
     "Adoption",
     "Correlation",
     "Driver",
     "Meta",
     "Model",
+    "ReportRow",
+    "RunSettings",
     "Scenario",
     "Sector",
     "Settings",
@@ -97,6 +96,7 @@ class Scenario(Model):
     # ---- derived views
     @property
     def title(self) -> str:
+        """The scenario's title (``scenario.title``)."""
         return self.meta.title
 
     @property
@@ -106,6 +106,7 @@ class Scenario(Model):
 
     @property
     def years(self) -> range:
+        """Every year of the horizon."""
         return self.meta.years
 
     @functools.cached_property
@@ -125,6 +126,37 @@ class Scenario(Model):
     def sectors_in(self, groups: Sequence[str] = (), sectors: Sequence[str] = ()) -> list[str]:
         """Sector ids in any of ``groups`` or listed in ``sectors``, in scenario order."""
         return [s.id for s in self.sectors.values() if s.group in groups or s.id in sectors]
+
+    def report_rows(self) -> list[ReportRow]:
+        """The rows of a report, in display order: the sectors of each group (groups in order
+        of first appearance), each group, each target, and the total.
+
+        A target row adds up its ``groups`` and ``sectors``; no other subtotal is made up
+        (targets define the published subtotals). The label of a row with non-market sectors
+        (``market = false``) says that their gains are cost and time savings.
+
+        Examples
+        --------
+        >>> import digimpact
+        >>> s = digimpact.load_scenario("scenarios/examples/minimal.toml")
+        >>> [(r.level, r.id) for r in s.report_rows()][-4:]
+        [('group', 'core'), ('group', 'other'), ('target', 'core'), ('total', 'total')]
+        """
+        rows = [ReportRow("sector", s.id, s.name, (), (s.id,), None)
+                for g in self.groups for s in self.sectors.values() if s.group == g]
+        rows += [ReportRow("group", g, g, (g,), (), None) for g in self.groups]
+        rows += [ReportRow("target", t.id, t.name, t.groups, t.sectors, t)
+                 for t in self.targets.values()]
+        rows.append(ReportRow("total", "total", "All sectors", (), (), None))
+        return [row._replace(label=row.label + self._gain(row)) for row in rows]
+
+    def _gain(self, row: ReportRow) -> str:
+        """Label suffix of a row adding up non-market sectors (their gains are savings)."""
+        ids = self.sectors_in(row.groups, row.sectors) if row.groups or row.sectors else self.sectors
+        market = [self.sectors[i].market for i in ids]
+        if all(market):
+            return ""
+        return f" ({NON_MARKET})" if not any(market) else f" (incl. {NON_MARKET})"
 
     def sources(self) -> pd.DataFrame:
         """Every cited source in the document: key path and citation."""

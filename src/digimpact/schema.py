@@ -13,7 +13,7 @@ import re
 from collections import deque
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NoReturn
 
 from . import distributions, records
 from .adoption import CURVES
@@ -21,7 +21,18 @@ from .correlation import GaussianCopula
 from .distributions import Distribution
 from .errors import ScenarioError, did_you_mean
 from .loader import Origins, merge
-from .records import COUNTERFACTUALS, EFFECTS, ESTIMANDS, METRICS, SAMPLERS, parameters
+from .options import (
+    BaseMeasure,
+    Counterfactual,
+    EffectName,
+    Estimand,
+    PriceBasis,
+    SamplerName,
+    ScenarioMetric,
+    TargetMetric,
+    choices,
+)
+from .records import parameters
 from .sampling import REACH_HIGH, REACH_LOW
 
 __all__ = ["BASS_P", "BASS_Q", "MAX_HORIZON", "MAX_LEVEL", "MAX_SCALE", "MAX_VALUE", "SECTIONS", "YEARS",
@@ -63,17 +74,18 @@ class _Table:
         if not isinstance(data, Mapping):
             self.fail(f"expected a table, got {data!r}")
         self.data = data
-        for key in data if allowed is not None else ():
-            if key not in allowed:
+        for key in data:
+            if allowed is not None and key not in allowed:
                 self.fail(f"unknown key {key!r}{did_you_mean(key, allowed)}; expected one of "
                           f"{', '.join(allowed)}", key)
-            if key in _FREE_TEXT:
+            if allowed is not None and key in _FREE_TEXT:
                 self.text(key)
 
     def where(self, key: str | None = None) -> str:
         return f"{self.path}.{key}" if key and self.path else (key or self.path)
 
-    def fail(self, message: str, key: str | None = None) -> None:
+    def fail(self, message: str, key: str | None = None) -> NoReturn:
+        """Raise the :class:`ScenarioError` of ``message`` at ``key`` (or the table itself)."""
         raise ScenarioError(message, *self.origins.locate(self.where(key)))
 
     def _get(self, key: str, default: Any, required: bool) -> Any:
@@ -84,13 +96,16 @@ class _Table:
             return default
         return self.data[key]
 
-    def text(self, key: str, default: str | None = "", required: bool = False) -> str:
+    def text(self, key: str, default: str = "", required: bool = False) -> str:
         value = self._get(key, default, required)
-        if value is not None and not isinstance(value, str):
+        if not isinstance(value, str):
             self.fail(f"expected a string, got {value!r}", key)
         return value
 
-    def choice(self, key: str, options: Sequence[str], default: str) -> str:
+    def choice(self, key: str, vocabulary: Any, default: str) -> Any:
+        """The word at ``key``, one of ``vocabulary`` (a ``Literal`` alias of
+        :mod:`digimpact.options`)."""
+        options = choices(vocabulary)
         value = self.text(key, default)
         if value not in options:
             self.fail(f"expected one of {', '.join(map(repr, options))}, got {value!r}"
@@ -125,6 +140,12 @@ class _Table:
         if maximum is not None and number.value > maximum:
             self.fail(f"expected a number <= {maximum:g}, got {number.value:g}", key)
         return number.value
+
+    def amount(self, key: str, default: float | None = None, **limits: Any) -> float:
+        """:meth:`number`, required unless a ``default`` is given (so never ``None``)."""
+        value = self.number(key, default, default is None, **limits)
+        assert value is not None  # a missing required key raised
+        return value
 
     def flag(self, key: str, default: bool) -> bool:
         value = self._get(key, default, False)
@@ -284,33 +305,34 @@ def _meta(root: _Table) -> records.Meta:
     target_year = t.year("target_year", horizon[1])
     if not horizon[0] <= target_year <= horizon[1]:
         t.fail(f"expected a year within the horizon {horizon}, got {target_year}", "target_year")
-    estimand, metric = _estimand(t, "annual", (*METRICS, "both"))
+    estimand, metric = _estimand(t, "annual", ScenarioMetric)
     return records.Meta(title=t.text("title", required=True), description=t.text("description"),
                         unit=t.text("unit", required=True),
                         base_year=t.year("base_year", required=True),
                         horizon=(horizon[0], horizon[1]),
-                        price_basis=t.choice("price_basis", ("nominal", "real"), "nominal"),
-                        estimand=estimand,
-                        metrics=METRICS if metric == "both" else (estimand,),
+                        price_basis=t.choice("price_basis", PriceBasis, "nominal"),
+                        estimand=estimand, metric="both" if metric == "both" else estimand,
                         target_year=target_year,
-                        base_measure=t.choice("base_measure", ("value_added", "gross_output"),
-                                              "value_added"),
-                        counterfactual=t.choice("counterfactual", COUNTERFACTUALS, "none"))
+                        base_measure=t.choice("base_measure", BaseMeasure, "value_added"),
+                        counterfactual=t.choice("counterfactual", Counterfactual, "none"))
 
 
-def _estimand(t: _Table, default: str, metrics: Sequence[str]) -> tuple[str, str | None]:
+def _estimand(t: _Table, default: Estimand, older: Any) -> tuple[Estimand, str | None]:
     """``(estimand, metric)``: the table's ``estimand``, else the reading of its older
-    ``metric`` key (one of ``metrics``; ``"annual"`` and ``"cumulative"`` mean the same
-    estimand, ``"both"`` reads as ``"annual"``), else ``default``; and the ``metric`` given.
+    ``metric`` key (a word of the vocabulary ``older``; ``"annual"`` and ``"cumulative"`` mean
+    the same estimand, ``"both"`` reads as ``"annual"``), else ``default``; and the ``metric``
+    given, if any.
 
     Both keys may be given only if they agree (``"both"`` agrees with annual and cumulative).
     """
-    metric = t.choice("metric", metrics, "annual") if "metric" in t.data else None
-    implied = None if metric is None else "cumulative" if metric == "cumulative" else "annual"
+    metric = t.choice("metric", older, "annual") if "metric" in t.data else None
+    implied: Estimand | None = (None if metric is None
+                                else "cumulative" if metric == "cumulative" else "annual")
     if "estimand" not in t.data:
         return implied or default, metric
-    estimand = t.choice("estimand", ESTIMANDS, default)
-    if implied is not None and estimand != implied and not (metric == "both" and estimand in METRICS):
+    estimand = t.choice("estimand", Estimand, default)
+    agrees = estimand == implied or (metric == "both" and estimand in choices(TargetMetric))
+    if implied is not None and not agrees:
         t.fail(f"metric = {metric!r} (the older name of estimand = {implied!r}) contradicts "
                f"estimand = {estimand!r}; give estimand only", "metric")
     return estimand, metric
@@ -320,7 +342,7 @@ def _settings(root: _Table) -> records.Settings:
     t = _Table(root.data.get("settings", {}), "settings", root.origins,
                ("draws", "seed", "sampler"))
     return records.Settings(draws=t.integer("draws", 10_000, minimum=1, maximum=MAX_DRAWS),
-                            seed=t.integer("seed", 0), sampler=t.choice("sampler", SAMPLERS, "random"))
+                            seed=t.integer("seed", 0), sampler=t.choice("sampler", SamplerName, "random"))
 
 
 def _sector(root: _Table, key: str, meta: records.Meta) -> records.Sector:
@@ -333,10 +355,10 @@ def _sector(root: _Table, key: str, meta: records.Meta) -> records.Sector:
                "gross_output)", "gross_output")
     sector = records.Sector(
         id=key, name=t.text("name", key), group=t.text("group", required=True),
-        value_added=t.number("value_added", required=True, minimum=0.0, strict=True),
+        value_added=t.amount("value_added", minimum=0.0, strict=True),
         gross_output=gross, year=t.year("year", meta.base_year),
-        growth=t.number("growth", 0.0, minimum=-1.0, strict=True),
-        potential_scale=t.number("potential_scale", 1.0, minimum=0.0, maximum=MAX_SCALE),
+        growth=t.amount("growth", 0.0, minimum=-1.0, strict=True),
+        potential_scale=t.amount("potential_scale", 1.0, minimum=0.0, maximum=MAX_SCALE),
         source=t.text("source"), note=t.text("note"), market=t.flag("market", True),
         intensity_ceiling=_ceiling(t))
     # the grown base is monotone in the year: its largest value is at an end of the horizon
@@ -357,7 +379,7 @@ def _ceiling(sector: _Table) -> records.IntensityCeiling | None:
         sector.fail(f"expected a table {{ value = <largest value / value added>, source = "
                     f"\"...\" }}, got {sector.data['intensity_ceiling']!r}", "intensity_ceiling")
     t = sector.sub("intensity_ceiling", ("value", "source", "note"))
-    return records.IntensityCeiling(value=t.number("value", required=True, minimum=0.0, strict=True),
+    return records.IntensityCeiling(value=t.amount("value", minimum=0.0, strict=True),
                                     source=t.text("source", required=True), note=t.text("note"))
 
 
@@ -368,7 +390,7 @@ def _log_base(level: float, growth: float, years: int) -> float:
 
 def _driver(root: _Table, key: str) -> records.Driver:
     t = root.sub("drivers").sub(key, ("name", "value", "acts_on", "source", "note"))
-    acts_on = t.choice("acts_on", EFFECTS, "value")
+    acts_on = t.choice("acts_on", EffectName, "value")
     return records.Driver(id=key, name=t.text("name", key),
                           value=t.param("value", "positive" if acts_on == "speed" else "nonnegative"),
                           acts_on=acts_on, source=t.text("source"), note=t.text("note"))
@@ -540,9 +562,9 @@ def _target(root: _Table, key: str, meta: records.Meta, groups: set[str],
                        for x in q) or q[0] >= q[1]):
         t.fail(f"expected [low quantile, high quantile] within [0, 1], got {_shown(q)}", "quantiles")
     return records.Target(id=key, name=t.text("name", key), groups=tg, sectors=ts, year=year,
-                          estimand=_estimand(t, meta.estimand, METRICS)[0], low=low, high=high,
+                          estimand=_estimand(t, meta.estimand, TargetMetric)[0], low=low, high=high,
                           quantiles=(float(q[0]), float(q[1])),
-                          tolerance=t.number("tolerance", required=True, minimum=0.0),
+                          tolerance=t.amount("tolerance", minimum=0.0),
                           source=t.text("source"))
 
 
@@ -568,7 +590,7 @@ def _correlations(root: _Table, params: Mapping[str, Distribution]
             t.fail(f"expected each pair once; this pair is already correlated in "
                    f"correlations[{seen[frozenset(pair)]}]", "params")
         seen[frozenset(pair)] = i
-        rank = t.number("rank", required=True)
+        rank = t.amount("rank")
         if not -1 < rank < 1:
             t.fail(f"expected a rank correlation strictly between -1 and 1, got {rank:g}", "rank")
         out.append(records.Correlation((pair[0], pair[1]), rank))
