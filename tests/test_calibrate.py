@@ -34,73 +34,13 @@ seed = 7
 sampler = "lhs"
 """
 
-# One sector worth 100, one use case with potential 0.1 adopted in full from 2020, and a
-# lognormal value driver: its value is 10 x the driver, so p5 and p95 are
-# 10 median exp(-/+ 1.645 sigma).
-ONE = HEAD + """
-[sectors.a]
-group = "g"
-value_added = 100.0
+def sector(name, group, value_added):
+    return f'[sectors.{name}]\ngroup = "{group}"\nvalue_added = {value_added}\n'
 
-[drivers.level]
-acts_on = "value"
-value = {{ dist = "lognormal", median = 1.0, sigma = {sigma} }}
 
-[use_cases.u]
-sector = "a"
-potential = {potential}
-adoption = {{ kind = "step", year = 2020 }}
-drivers = ["level"]
-
-[targets.t]
-groups = ["g"]
-year = 2022
-low = {low}
-high = {high}
-tolerance = 0.5
-"""
-
-# Two groups, each with its own level driver, and a total: uncertain potentials and adoption,
-# so that nothing but the fit is in closed form.
-TWO = HEAD + """
-[sectors.a]
-group = "g1"
-value_added = 100.0
-
-[sectors.b]
-group = "g2"
-value_added = 200.0
-
-[drivers.l1]
-acts_on = "value"
-value = {{ dist = "lognormal", median = {m1}, sigma = {sigma} }}
-
-[drivers.l2]
-acts_on = "value"
-value = {{ dist = "lognormal", median = {m2}, sigma = {sigma} }}
-
-[drivers.shared]
-acts_on = "value"
-value = {{ dist = "lognormal", median = 1.0, sigma = 0.05 }}
-
-[use_cases.u1]
-sector = "a"
-potential = {{ dist = "uniform", low = 0.08, high = 0.12 }}
-adoption = {{ kind = "logistic", steepness = 1.0, midpoint = {{ dist = "uniform", low = 2020, high = 2022 }}}}
-drivers = ["l1", "shared"]
-
-[use_cases.u2]
-sector = "b"
-potential = 0.05
-adoption = {{ kind = "step", year = 2020 }}
-drivers = ["l2", "shared"]
-
-[use_cases.u3]
-sector = "b"
-potential = {{ dist = "triangular", low = 0.01, mode = 0.02, high = 0.04 }}
-adoption = {{ kind = "linear", start = 2020, end = 2022 }}
-drivers = ["shared"]
-"""
+def driver(name, sigma, median=1.0):
+    return (f'[drivers.{name}]\nacts_on = "value"\n'
+            f'value = {{ dist = "lognormal", median = {median}, sigma = {sigma} }}\n')
 
 
 def target(name, groups, low, high, tolerance=0.5):
@@ -108,8 +48,46 @@ def target(name, groups, low, high, tolerance=0.5):
             f'tolerance = {tolerance}\n'.replace("'", '"'))
 
 
+def one_toml(low=8.0, high=12.0, sigma=0.2, potential=0.1):
+    """One sector worth 100, one use case with potential 0.1 adopted in full from 2020, and a
+    lognormal value driver: the value is 10 x the driver, so its p5 and p95 are
+    10 median exp(-/+ 1.645 sigma)."""
+    return (HEAD + sector("a", "g", 100.0) + driver("level", sigma) + f"""
+[use_cases.u]
+sector = "a"
+potential = {potential}
+adoption = {{ kind = "step", year = 2020 }}
+drivers = ["level"]
+""" + target("t", ["g"], low, high))
+
+
+def two_toml(m1, m2, sigma):
+    """Two groups, each with its own level driver, and a driver they share: uncertain potentials
+    and adoption, so that nothing but the fit is in closed form."""
+    return (HEAD + sector("a", "g1", 100.0) + sector("b", "g2", 200.0) + driver("l1", sigma, m1)
+            + driver("l2", sigma, m2) + driver("shared", 0.05) + """
+[use_cases.u1]
+sector = "a"
+potential = { dist = "uniform", low = 0.08, high = 0.12 }
+adoption = { kind = "logistic", steepness = 1.0, midpoint = { dist = "uniform", low = 2020, high = 2022 } }
+drivers = ["l1", "shared"]
+
+[use_cases.u2]
+sector = "b"
+potential = 0.05
+adoption = { kind = "step", year = 2020 }
+drivers = ["l2", "shared"]
+
+[use_cases.u3]
+sector = "b"
+potential = { dist = "triangular", low = 0.01, mode = 0.02, high = 0.04 }
+adoption = { kind = "linear", start = 2020, end = 2022 }
+drivers = ["shared"]
+""")
+
+
 def one(load_toml, low=8.0, high=12.0, sigma=0.2, potential=0.1):
-    return load_toml(ONE.format(low=low, high=high, sigma=sigma, potential=potential))
+    return load_toml(one_toml(low, high, sigma, potential))
 
 
 def least_squares_median(low, high, sigma, base=10.0):
@@ -123,7 +101,7 @@ def least_squares_median(low, high, sigma, base=10.0):
 @given(low=st.floats(5.0, 20.0), ratio=st.floats(1.2, 3.0), sigma=st.floats(0.05, 0.5))
 def test_levels_fit_the_least_squares_median_in_closed_form(tmp_path_factory, low, ratio, sigma):
     path = tmp_path_factory.mktemp("one") / "one.toml"
-    path.write_text(ONE.format(low=low, high=low * ratio, sigma=sigma, potential=0.1))
+    path.write_text(one_toml(low, low * ratio, sigma))
     _, report = calibrate(digimpact.load_scenario(path))
     assert list(report.parameters.index) == ["drivers.level.value.median"]
     fitted = report.parameters.loc["drivers.level.value.median", "fitted"]
@@ -159,10 +137,8 @@ def test_profile_of_one_parameter_is_where_the_sum_of_squares_rises_by_one(load_
 # ----------------------------------------------------------------------------- identifiability
 def test_unidentified_toy_is_reported_as_such(load_toml):
     # two drivers acting on the same use case: only the product of their medians is identified
-    text = ONE.format(low=8.0, high=20.0, sigma=0.2, potential=0.1).replace(
-        'drivers = ["level"]', 'drivers = ["level", "twin"]')
-    text += '[drivers.twin]\nacts_on = "value"\nvalue = { dist = "lognormal", median = 1.0, sigma = 0.2 }\n'
-    scenario = load_toml(text)
+    text = one_toml(8.0, 20.0).replace('drivers = ["level"]', 'drivers = ["level", "twin"]')
+    scenario = load_toml(text + driver("twin", 0.2))
     assert default_parameters(scenario) == ["drivers.level.value.median",
                                             "drivers.twin.value.median"]
     _, report = calibrate(scenario, draws=2000)
@@ -201,12 +177,12 @@ def test_a_spread_the_targets_do_not_need_is_flagged_at_its_bound(load_toml):
 # ----------------------------------------------------------------------------- fitted and out of sample
 @pytest.fixture(scope="module")
 def two(tmp_path_factory):
-    """``two(m1, m2, sigma, targets)``: the TWO toy with these priors and target tables."""
+    """``two(m1, m2, sigma, targets)``: the two-group toy with these priors and target tables."""
     folder = tmp_path_factory.mktemp("two")
 
     def make(m1=1.0, m2=1.0, sigma=0.1, targets=""):
         path = folder / f"two{len(list(folder.iterdir()))}.toml"
-        path.write_text(TWO.format(m1=m1, m2=m2, sigma=sigma) + targets)
+        path.write_text(two_toml(m1, m2, sigma) + targets)
         return digimpact.load_scenario(path)
     return make
 
