@@ -33,7 +33,7 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import brentq, least_squares
+from scipy.optimize import OptimizeResult, brentq, least_squares
 
 from .distributions import MAX_SIGMA
 from .errors import ScenarioError, UsageError, did_you_mean
@@ -121,8 +121,7 @@ class CalibrationReport:
     @property
     def condition_number(self) -> float:
         """Largest over smallest singular value (``inf`` when the smallest is 0)."""
-        largest, smallest = self.singular_values[0], self.singular_values[-1]
-        return largest / smallest if smallest > 0 else float("inf")
+        return _condition(self.singular_values)
 
     def to_text(self) -> str:
         """Everything in the report, as plain text."""
@@ -418,6 +417,11 @@ class _Profile:
         return best - self.least - PROFILE_RISE
 
 
+def _condition(singular: Sequence[float]) -> float:
+    """Largest over smallest of ``singular`` (sorted, largest first); ``inf`` if the smallest is 0."""
+    return float(singular[0] / singular[-1]) if singular[-1] > 0 else float("inf")
+
+
 def _near(value: float, bound: float) -> bool:
     return abs(value - bound) <= NEAR_BOUND * bound
 
@@ -433,7 +437,7 @@ def _warnings(parameters: pd.DataFrame, targets: pd.DataFrame, singular: np.ndar
             elif _near(p[f"profile_{side}"], p[side]):
                 out.append(f"{path}: its profile reaches the {side} bound {p[side]:g}: the "
                            f"targets do not bound it on that side")
-    condition = singular[0] / singular[-1] if singular[-1] > 0 else np.inf
+    condition = _condition(singular)
     if condition > WEAK_CONDITION:
         direction = " ".join(f"{w:+.2f} ln({name})" for name, w in zip(parameters.index, flattest,
                                                                       strict=True) if abs(w) >= 0.1)
@@ -508,29 +512,15 @@ def calibrate(scenario: Scenario, *, targets: Sequence[str] | None = None,
     problem = _Problem(scenario, free, bounds, settings)
     fit = _least_squares(problem.residuals, x0, box)
     fitted = np.clip([float(f"{v:.4g}") for v in np.exp(fit.x)], *np.exp(box))
-    achieved = problem.achieved(np.log(fitted))
-    table = pd.DataFrame({
-        "target": [b.target.id for b in bounds], "bound": [b.bound for b in bounds],
-        "quantile": [b.quantile for b in bounds],
-        "role": ["fitted" if b.fitted else "out_of_sample" for b in bounds],
-        "published": problem.published, "achieved": achieved,
-        "residual": achieved - problem.published, "tolerance": problem.tolerance,
-        "ok": np.abs(achieved - problem.published) <= problem.tolerance})
-    jacobian = _jacobian(problem.residuals, fit.x)
-    _, singular, vt = np.linalg.svd(jacobian)
-    singular = np.pad(singular, (0, len(free) - len(singular)))
-    # first profile step: the linearised distance (others refitted) to a rise of PROFILE_RISE
-    spread = np.sqrt(PROFILE_RISE * np.diag(np.linalg.pinv(jacobian.T @ jacobian)))
-    profile = _Profile(problem, fit.x, box, 2 * fit.cost)
-    profiles = np.exp([profile.interval(i, float(np.clip(1.5 * spread[i], _STEP, 1.0)))
-                       for i in range(len(free))])
+    table = _target_table(problem, problem.achieved(np.log(fitted)))
+    singular, flattest, profiles = _identifiability(problem, fit.x, 2 * fit.cost, box)
     parameters = pd.DataFrame({"start": np.exp(x0), "fitted": fitted, "low": np.exp(box[0]),
                                "high": np.exp(box[1]),
                                "at_bound": [_near(v, lo) or _near(v, hi) for v, lo, hi in
                                             zip(fitted, *np.exp(box), strict=True)],
                                "profile_low": profiles[:, 0], "profile_high": profiles[:, 1]},
                               index=pd.Index(paths, name="parameter"))
-    warnings = _warnings(parameters, table, singular, vt[-1])
+    warnings = _warnings(parameters, table, singular, flattest)
     residuals = problem.residuals(np.log(fitted))
     report = CalibrationReport(mode, parameters, table, tuple(map(float, singular)),
                                float(residuals @ residuals), tuple(warnings), bool(fit.success),
@@ -538,8 +528,34 @@ def calibrate(scenario: Scenario, *, targets: Sequence[str] | None = None,
     return scenario.with_overrides(dict(zip(paths, map(float, fitted), strict=True))), report
 
 
+def _target_table(problem: _Problem, achieved: np.ndarray) -> pd.DataFrame:
+    """One row per published bound, with what was ``achieved``."""
+    bounds, published, tolerance = problem.bounds, problem.published, problem.tolerance
+    return pd.DataFrame({
+        "target": [b.target.id for b in bounds], "bound": [b.bound for b in bounds],
+        "quantile": [b.quantile for b in bounds],
+        "role": ["fitted" if b.fitted else "out_of_sample" for b in bounds],
+        "published": published, "achieved": achieved, "residual": achieved - published,
+        "tolerance": tolerance, "ok": np.abs(achieved - published) <= tolerance})
+
+
+def _identifiability(problem: _Problem, x: np.ndarray, least: float,
+                     box: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """At the optimum ``x``: the Jacobian's singular values (padded with zeros to one per
+    parameter), its flattest direction, and each parameter's profile interval ``(K, 2)``."""
+    jacobian = _jacobian(problem.residuals, x)
+    _, singular, vt = np.linalg.svd(jacobian)
+    singular = np.pad(singular, (0, len(x) - len(singular)))
+    # first profile step: the linearised distance (others refitted) to a rise of PROFILE_RISE
+    spread = np.sqrt(PROFILE_RISE * np.diag(np.linalg.pinv(jacobian.T @ jacobian)))
+    profile = _Profile(problem, x, box, least)
+    profiles = np.exp([profile.interval(i, float(np.clip(1.5 * spread[i], _STEP, 1.0)))
+                       for i in range(len(x))])
+    return singular, vt[-1], profiles
+
+
 def _least_squares(fun: Callable[[np.ndarray], np.ndarray], x0: np.ndarray,
-                   box: tuple[np.ndarray, np.ndarray]):
+                   box: tuple[np.ndarray, np.ndarray]) -> OptimizeResult:
     """:func:`scipy.optimize.least_squares` on residuals ``fun`` of log-parameters, within ``box``.
 
     The Jacobian is :func:`_jacobian`'s: an absolute step in log units, because scipy's
