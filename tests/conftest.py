@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import nbformat
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -12,6 +13,7 @@ import digimpact
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "scenarios" / "examples" / "minimal.toml"
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 # A fast, reproducible hypothesis profile for the whole suite.
 settings.register_profile("digimpact", max_examples=25, deadline=None, derandomize=True,
@@ -133,3 +135,23 @@ def run(backend, request):
                                            "client": request.getfixturevalue("dask_client")}
     return lambda scenario, **kwargs: digimpact.simulate(scenario, progress=False,
                                                          **kwargs, **extra)
+
+
+# ----------------------------------------------------------------------------- notebooks
+@pytest.fixture(scope="session")
+def executed_notebooks(tmp_path_factory) -> Path:
+    """A folder whose ``notebooks/`` holds an executed copy of each notebook, errors kept as
+    outputs. Run once per session: tests/test_notebooks.py checks them, and tests/test_docs.py
+    renders them in the site (``DIGIMPACT_EXECUTED_NOTEBOOKS``)."""
+    from nbclient import NotebookClient
+
+    root = tmp_path_factory.mktemp("executed")
+    (root / "notebooks").mkdir()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MPLBACKEND", "Agg")
+        for path in NOTEBOOKS:
+            nb = nbformat.read(path, as_version=4)
+            NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
+                           resources={"metadata": {"path": str(path.parent)}}).execute()
+            nbformat.write(nb, root / "notebooks" / path.name)
+    return root
