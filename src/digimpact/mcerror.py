@@ -251,7 +251,7 @@ def _target_selects(scenario: Scenario) -> tuple[list[Select], list[float]]:
     pairs: list[tuple[Select, float]] = []
     for t in scenario.targets.values():
         def select(r: Results, t=t) -> np.ndarray:
-            return r.metric(t.metric, t.groups, t.sectors, t.year).values
+            return r.metric(t.metric, groups=t.groups, sectors=t.sectors, year=t.year).values
         pairs += [(select, q) for _which, q, _published in t.bounds()]
     if not pairs:
         pairs = [(lambda r: r.metric().values, q) for q in (0.05, 0.5, 0.95)]
