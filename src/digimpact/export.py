@@ -18,7 +18,7 @@ from .errors import UsageError
 if TYPE_CHECKING:
     from .results import Results
 
-__all__ = ["EXCEL_COLUMNS", "EXCEL_ROWS", "MissingExtraError", "tidy", "to_excel"]
+__all__ = ["EXCEL_COLUMNS", "EXCEL_ROWS", "MissingExtraError", "require_openpyxl", "tidy", "to_excel"]
 
 EXCEL_ROWS = 1_048_576
 """Rows of an Excel worksheet, the header included."""
@@ -33,7 +33,7 @@ class MissingExtraError(ImportError, UsageError):
     """
 
 
-def _openpyxl() -> None:
+def require_openpyxl() -> None:
     """Import openpyxl or say how to install it."""
     try:
         import openpyxl  # noqa: F401
@@ -133,11 +133,12 @@ def to_excel(results: Results, path: str | Path, *, draws: bool = False) -> Path
     >>> openpyxl.load_workbook(path).sheetnames
     ['summary', 'targets', 'provenance', 'scenario']
     """
-    _openpyxl()
+    require_openpyxl()
     sheets = _sheets(results, draws)
 
     def write(tmp: str) -> None:
-        with pd.ExcelWriter(tmp, engine="openpyxl") as writer:
+        # a file object: pandas would refuse the temporary file's ".tmp" extension
+        with open(tmp, "wb") as fh, pd.ExcelWriter(fh, engine="openpyxl") as writer:
             for name, (frame, index) in sheets.items():
                 frame.to_excel(writer, sheet_name=name, index=index)
 

@@ -51,8 +51,8 @@ if TYPE_CHECKING:
     from .scenario import Scenario
 
 __all__ = ["COVERAGE", "SOBOL_REPLICATES", "Intervals", "bounded_draws", "draws_needed",
-           "intervals", "order_statistic_ranks", "quantile_intervals", "run_until_precision",
-           "running_intervals"]
+           "intervals", "order_statistic_ranks", "paired_intervals", "quantile_intervals",
+           "run_until_precision", "running_intervals", "sobol_replicates", "target_half_widths"]
 
 COVERAGE = 0.95
 """Default coverage of the intervals."""
@@ -246,7 +246,7 @@ def intervals(results: Results, selects: Sequence[Select], quantiles: Sequence[f
 
 
 # ----------------------------------------------------------------------------- precision
-def _target_selects(scenario: Scenario) -> tuple[list[Select], list[float]]:
+def _target_pairs(scenario: Scenario) -> list[tuple[Select, float]]:
     """One (select, quantile) per published target bound; the total's 5/50/95% without targets."""
     pairs: list[tuple[Select, float]] = []
     for t in scenario.targets.values():
@@ -255,15 +255,21 @@ def _target_selects(scenario: Scenario) -> tuple[list[Select], list[float]]:
         pairs += [(select, q) for _which, q, _published in t.bounds()]
     if not pairs:
         pairs = [(lambda r: r.metric().values, q) for q in (0.05, 0.5, 0.95)]
-    return [s for s, _ in pairs], [q for _, q in pairs]
+    return pairs
+
+
+def paired_intervals(results: Results, pairs: Sequence[tuple[Select, float]], *,
+                     coverage: float = COVERAGE) -> Intervals:
+    """:func:`intervals` of each select at its own quantile: 1-D arrays, one per pair."""
+    both = intervals(results, [s for s, _ in pairs], [q for _, q in pairs], coverage=coverage)
+    diagonal = np.arange(len(pairs))
+    return Intervals(*(a[diagonal, diagonal] for a in both))
 
 
 def target_half_widths(results: Results, *, coverage: float = COVERAGE) -> np.ndarray:
     """Half-widths of the intervals of every published target quantile (the total's 5%, 50%
     and 95% for a scenario without targets)."""
-    selects, qs = _target_selects(results.scenario)
-    both = intervals(results, selects, qs, coverage=coverage)
-    return both.half_width[np.arange(len(qs)), np.arange(len(qs))]  # each select at its own q
+    return paired_intervals(results, _target_pairs(results.scenario), coverage=coverage).half_width
 
 
 def _next_size(n: int, needed: float, batch: int, max_draws: int, sobol: bool) -> int:
@@ -328,7 +334,7 @@ def run_until_precision(scenario: Scenario | str | Path, *, precision: float, se
         scenario = load_scenario(scenario)
     sampler = scenario.settings.sampler if sampler is None else sampler
     sobol = sampler == "sobol"
-    _, qs = _target_selects(scenario)
+    qs = [q for _, q in _target_pairs(scenario)]
     n = _next_size(0, bounded_draws(qs, coverage=coverage), batch, max_draws, sobol)
     while True:
         results = simulate(scenario, draws=n, seed=seed, sampler=sampler, **options)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from . import mcerror
 from .atomic import atomic_write
 from .errors import ResultsError, ScenarioError, UsageError
 
@@ -220,7 +221,8 @@ class Results:
         return rows
 
     def summary(self, year: int | None = None, quantiles: Sequence[float] = (0.05, 0.5, 0.95),
-                metric: str | None = None) -> pd.DataFrame:
+                metric: str | None = None, *, intervals: bool = False,
+                coverage: float = mcerror.COVERAGE) -> pd.DataFrame:
         """Mean and quantiles per sector, group, combination of groups, target and in total.
 
         Parameters
@@ -231,6 +233,12 @@ class Results:
             Probabilities to report, as columns ``p5``, ``p50``, ...
         metric
             ``"annual"``, ``"cumulative"`` or ``"both"`` (default: the scenario's).
+        intervals
+            Also report each quantile's Monte Carlo interval, as columns ``p5_low``,
+            ``p5_high``, ... (see :mod:`digimpact.mcerror`; for Sobol' points this runs
+            16 replicates of ``draws / 16`` points).
+        coverage
+            Coverage of the intervals.
 
         Returns
         -------
@@ -239,43 +247,96 @@ class Results:
         """
         metric = metric or self.scenario.meta.metric
         metrics = ("annual", "cumulative") if metric == "both" else (metric,)
-        records = []
+        records, selects = [], []
         for m in metrics:
             for level, key, label, groups, sectors in self._rows():
-                v = self.at(self.aggregate(groups, sectors), year, m).values
+                def select(r: Results, g=groups, s=sectors, m=m) -> np.ndarray:
+                    return r.at(r.aggregate(g, s), year, m).values
+                v = select(self)
+                selects.append(select)
                 rec = {"metric": m, "level": level, "id": key, "label": label,
                        "mean": float(v.mean())}
                 qs = np.quantile(v, quantiles)
                 rec.update({f"p{100 * q:g}": float(x) for q, x in zip(quantiles, qs, strict=True)})
                 records.append(rec)
-        return pd.DataFrame(records).set_index(["metric", "level", "id"])
+        table = pd.DataFrame(records).set_index(["metric", "level", "id"])
+        if intervals:
+            iv = mcerror.intervals(self, selects, quantiles, coverage=coverage)
+            for j, q in enumerate(quantiles):
+                table[f"p{100 * q:g}_low"], table[f"p{100 * q:g}_high"] = iv.low[:, j], iv.high[:, j]
+        return table
 
-    def check(self) -> pd.DataFrame:
+    def check(self, *, coverage: float = mcerror.COVERAGE) -> pd.DataFrame:
         """Compare the simulated quantiles with the scenario's published targets.
+
+        Parameters
+        ----------
+        coverage
+            Coverage of the Monte Carlo intervals.
 
         Returns
         -------
         pandas.DataFrame
             One row per published bound: ``published``, ``simulated``, ``residual``
-            (simulated - published), ``tolerance`` and ``ok``.
+            (simulated - published), ``tolerance``, ``ok``; the Monte Carlo interval of the
+            simulated quantile ``mc_low``, ``mc_high`` (:func:`digimpact.mcerror.intervals`);
+            ``within_mc_error``, whether that interval reaches the band ``published +-
+            tolerance`` (a miss that more draws may turn into a pass, or a pass that they
+            may turn into a miss); and ``draws_needed``, the draws whose interval half-width
+            is the distance from the simulated value to the band's nearest edge, enough to
+            settle ``ok`` (extrapolated as ``1 / sqrt(draws)``; missing if unbounded).
         """
-        rows = []
+        rows, selects = [], []
         for t in self.scenario.targets.values():
-            values = self.at(self.aggregate(t.groups, t.sectors), t.year, t.metric).values
+            def select(r: Results, t=t) -> np.ndarray:
+                return r.at(r.aggregate(t.groups, t.sectors), t.year, t.metric).values
+            values = select(self)
             for which, q, published in t.bounds():
                 sim = float(np.quantile(values, q))
+                selects.append((select, q))
                 rows.append({"target": t.id, "name": t.name, "bound": which, "quantile": q,
                              "published": published, "simulated": sim,
                              "residual": sim - published, "tolerance": t.tolerance,
                              "ok": abs(sim - published) <= t.tolerance, "source": t.source})
         columns = ["target", "name", "bound", "quantile", "published", "simulated", "residual",
-                   "tolerance", "ok", "source"]
-        return pd.DataFrame(rows, columns=columns)
+                   "tolerance", "ok", "mc_low", "mc_high", "within_mc_error", "draws_needed", "source"]
+        table = pd.DataFrame(rows, columns=columns)
+        if rows:
+            _mc_columns(table, self, selects, coverage)
+        return table
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """The values in long form, columns ``draw``, ``sector``, ``year``, ``value`` (see
+        :func:`digimpact.export.tidy`)."""
+        from .export import tidy
+
+        return tidy(self)
+
+    def to_excel(self, path: str | Path, *, draws: bool = False) -> Path:
+        """Write a workbook: summary with intervals, targets, provenance, scenario, kept
+        inputs and optionally the draws (see :func:`digimpact.export.to_excel`; needs the
+        ``excel`` extra)."""
+        from .export import to_excel
+
+        return to_excel(self, path, draws=draws)
 
     # ---- files
     def to_netcdf(self, path: str | Path) -> Path:
         """Write the dataset to a netCDF file atomically (via h5netcdf)."""
         return atomic_write(path, writer=lambda tmp: self.dataset.to_netcdf(tmp, engine="h5netcdf"))
+
+
+def _mc_columns(table: pd.DataFrame, results: Results,
+                selects: Sequence[tuple[mcerror.Select, float]], coverage: float) -> None:
+    """Fill the Monte Carlo columns of :meth:`Results.check` (one select and quantile a row)."""
+    iv = mcerror.paired_intervals(results, selects, coverage=coverage)
+    table["mc_low"], table["mc_high"] = iv.low, iv.high
+    band_low, band_high = table["published"] - table["tolerance"], table["published"] + table["tolerance"]
+    table["within_mc_error"] = (table["mc_low"] <= band_high) & (table["mc_high"] >= band_low)
+    margin = (table["residual"].abs() - table["tolerance"]).abs()
+    needed = mcerror.draws_needed(int(results.dataset.attrs["draws"]),
+                                  iv.half_width, margin.to_numpy())
+    table["draws_needed"] = pd.array(np.where(np.isfinite(needed), needed, np.nan), dtype="Int64")
 
 
 def _stored_scenario(attrs: Mapping[str, Any]) -> Scenario:
