@@ -171,3 +171,38 @@ def test_run_until_precision_warns_at_max_draws():
 def test_run_until_precision_refuses_a_bad_precision(bad):
     with pytest.raises(UsageError, match="precision must be a positive number"):
         mcerror.run_until_precision(EXAMPLE, precision=bad)
+
+
+# ----------------------------------------------------------------------------- check and CLI
+def test_check_flags_the_issue_example_as_within_mc_error(capsys):
+    """Issue 12: 2000 random draws, seed 3 miss core+public high (40.60 vs 40 +- 0.5)."""
+    from conftest import ROOT
+
+    from digimpact.cli import main as cli
+
+    path = ROOT / "scenarios" / "japan2030" / "exhibit5.toml"
+    r = digimpact.simulate(path, draws=2000, sampler="random", seed=3, progress=False)
+    row = r.check().set_index(["target", "bound"]).loc[("core_public", "high")]
+    assert row["simulated"] == pytest.approx(40.6047, abs=1e-4) and not row["ok"]
+    assert row["mc_low"] < 40.5 < row["simulated"] < row["mc_high"] and row["within_mc_error"]
+    expected = mcerror.draws_needed(2000, (row["mc_high"] - row["mc_low"]) / 2, row["residual"] - 0.5)
+    assert row["draws_needed"] == expected > 2000
+    assert cli(["check", str(path), "--draws", "2000", "--sampler", "random", "--seed", "3"]) == 1
+    assert f"1 within Monte Carlo error: more draws would settle it, about --draws {int(expected)}" \
+        in capsys.readouterr().err
+
+
+def test_cli_precision_is_reproducible(capsys):
+    import json
+
+    from digimpact.cli import main as cli
+
+    args = ["check", str(EXAMPLE), "--precision", "0.1", "--draws", "500", "--seed", "9",
+            "--sampler", "random", "--format", "json"]
+    cli(args)
+    first = json.loads(capsys.readouterr().out)
+    cli(args)
+    assert json.loads(capsys.readouterr().out) == first
+    assert first["provenance"]["draws"] == 1500
+    assert all((t["mc_high"] - t["mc_low"]) / 2 <= 0.1 for t in first["targets"])
+    assert cli(["check", str(EXAMPLE), "--precision", "-1"]) == 2

@@ -320,7 +320,8 @@ def convergence(results: Results, *, target: str | None = None,
         quantiles = (0.05, 0.5, 0.95) if quantiles is None else quantiles
     else:
         t = results.scenario.targets[target]
-        values, name = results.metric(t.metric, groups=t.groups, sectors=t.sectors, year=t.year).values, t.name
+        values = results.metric(t.metric, groups=t.groups, sectors=t.sectors, year=t.year).values
+        name = t.name
         bounds = t.bounds()
         quantiles = [q for _, q, _ in bounds] if quantiles is None else quantiles
         published = [p for _, _, p in bounds]
