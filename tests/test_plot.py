@@ -26,7 +26,7 @@ def test_exhibit5_rows_bars_and_published_marks(results):
     bars = [p for p in ax.patches if p.get_height() > 0]
     assert len(bars) == len(labels)
     core = bars[labels.index("Core sectors")]
-    lo, hi = results.interval(["core"])
+    lo, hi = results.interval(groups=["core"])
     assert core.get_x() == pytest.approx(lo) and core.get_x() + core.get_width() == pytest.approx(hi)
     marks = [line for line in ax.get_lines() if line.get_marker() == "v" and len(line.get_xdata())]
     assert sorted(float(m.get_xdata()[0]) for m in marks) == [2.0, 3.5]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import numpy as np
 
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
 
+    from .records import Target
     from .results import Results
     from .scenario import Scenario
 
@@ -31,29 +32,35 @@ def _axes(ax: Axes | None, size: tuple[float, float]) -> Axes:
     return ax
 
 
-def _aggregates(results: Results) -> list[tuple[str, str, tuple[str, ...], object]]:
-    """Rows of the chart: each group's sectors followed by the subtotals they complete
-    (group, cumulative groups, targets; one row per distinct set of sectors), total last."""
-    scn = results.scenario
-    candidates = [(f"{g} (group)", tuple(scn.sectors_in((g,))), None) for g in scn.groups]
-    candidates += [(" + ".join(scn.groups[:n]), tuple(scn.sectors_in(scn.groups[:n])), None)
-                   for n in range(2, len(scn.groups))]
-    candidates += [(t.name, tuple(scn.sectors_in(t.groups, t.sectors)), t)
-                   for t in scn.targets.values()]
-    candidates.append(("Total", tuple(scn.sectors), None))
-    chosen: dict[frozenset[str], tuple[str, tuple[str, ...], object]] = {}
-    for label, ids, target in candidates:  # same sectors: one row, the target's if any
+class _ChartRow(NamedTuple):
+    """A row of the Exhibit 5 chart: a sector (grey) or an aggregate of sectors (blue)."""
+
+    kind: Literal["sector", "aggregate"]
+    label: str
+    sectors: tuple[str, ...]
+    target: Target | None
+
+
+def _chart_rows(scenario: Scenario) -> list[_ChartRow]:
+    """Each group's sectors, each followed by the aggregates they complete, from
+    :meth:`Scenario.report_rows`: one row per distinct set of sectors (a target's if any
+    target adds up that set), the total last."""
+    chosen: dict[frozenset[str], _ChartRow] = {}
+    for row in scenario.report_rows():
+        if row.level == "sector":
+            continue
+        label = {"group": f"{row.label} (group)", "total": "Total"}.get(row.level, row.label)
+        ids = tuple(scenario.sectors_in(row.groups, row.sectors) or scenario.sectors)  # total: all
         key = frozenset(ids)
-        if key not in chosen or (target is not None and chosen[key][2] is None):
-            chosen[key] = (label, ids, target)
-    rows: list[tuple[str, str, tuple[str, ...], object]] = []
+        if key not in chosen or (row.target is not None and chosen[key].target is None):
+            chosen[key] = _ChartRow("aggregate", label, ids, row.target)
+    rows: list[_ChartRow] = []
     seen: set[str] = set()
-    for g in scn.groups:
-        members = scn.sectors_in((g,))
-        rows += [("sector", scn.sectors[s].name, (s,), None) for s in members]
+    for g in scenario.groups:
+        members = scenario.sectors_in((g,))
+        rows += [_ChartRow("sector", scenario.sectors[s].name, (s,), None) for s in members]
         seen.update(members)
-        for key in [k for k in chosen if k <= seen]:
-            rows.append(("aggregate", *chosen.pop(key)))
+        rows += [chosen.pop(key) for key in [k for k in chosen if k <= seen]]
     return rows
 
 
@@ -74,12 +81,12 @@ def exhibit5(results: Results, ax: Axes | None = None, year: int | None = None,
     >>> len(ax.get_yticks()) >= 4
     True
     """
-    rows = _aggregates(results)
+    rows = _chart_rows(results.scenario)
     ax = _axes(ax, (9, 0.38 * len(rows) + 1.5))
     year = results.scenario.meta.target_year if year is None else year
     labels = []
     for i, (kind, label, ids, target) in enumerate(rows):
-        v = results.at(results.aggregate(sectors=ids), year).values
+        v = results.metric(sectors=ids, year=year).values
         lo, med, hi = np.quantile(v, [quantiles[0], 0.5, quantiles[1]])
         colour = _BLUE if kind == "aggregate" else _GREY
         ax.barh(i, hi - lo, left=lo, height=0.55, color=colour, alpha=0.85)
@@ -200,7 +207,7 @@ def distribution(results: Results, groups: Sequence[str] = (), ax: Axes | None =
     """
     ax = _axes(ax, (7, 4))
     scn = results.scenario
-    values = results.at(results.aggregate(groups), year).values
+    values = results.metric(groups=groups, year=year).values
     ax.hist(values, bins=bins, color=_GREY, density=True)
     for q in np.quantile(values, [0.05, 0.95]):
         ax.axvline(q, color=_BLUE, lw=1.5)
@@ -218,10 +225,14 @@ def distribution(results: Results, groups: Sequence[str] = (), ax: Axes | None =
     return ax
 
 
-def _ranked_bars(ax: Axes, labels: Sequence[str]) -> None:
-    ax.set_yticks(range(len(labels)), labels)
+def _ranked(table: pd.DataFrame, ax: Axes | None, top: int) -> tuple[pd.DataFrame, Axes, np.ndarray]:
+    """The first ``top`` rows of a ranked table, axes sized for them, and their bar positions."""
+    t = table.head(top)
+    ax = _axes(ax, (8, 0.35 * len(t) + 1.5))
+    ax.set_yticks(range(len(t)), list(t.index))
     ax.invert_yaxis()
     ax.grid(axis="x", alpha=0.3)
+    return t, ax, np.arange(len(t))
 
 
 def sensitivity(table: pd.DataFrame, ax: Axes | None = None, top: int = 15) -> Axes:
@@ -237,12 +248,9 @@ def sensitivity(table: pd.DataFrame, ax: Axes | None = None, top: int = 15) -> A
     >>> len(digimpact.plot.sensitivity(s).get_yticks()) == len(s)
     True
     """
-    t = table.head(top)
-    ax = _axes(ax, (8, 0.35 * len(t) + 1.5))
-    y = np.arange(len(t))
+    t, ax, y = _ranked(table, ax, top)
     ax.barh(y - 0.2, t["ST"], height=0.4, xerr=t["ST_conf"], color=_BLUE, label="total (ST)")
     ax.barh(y + 0.2, t["S1"], height=0.4, xerr=t["S1_conf"], color=_GREY, label="first order (S1)")
-    _ranked_bars(ax, list(t.index))
     a = table.attrs
     ax.set_xlabel(f"share of the variance of {a.get('output', 'the output')} in {a.get('year', '')}")
     ax.legend(fontsize=8)
@@ -257,19 +265,17 @@ def tornado(table: pd.DataFrame, ax: Axes | None = None, top: int = 15) -> Axes:
     Examples
     --------
     >>> import matplotlib; matplotlib.use("Agg")
-    >>> import digimpact, digimpact.plot
-    >>> t = digimpact.sensitivity("scenarios/examples/minimal.toml", method="tornado")
-    >>> len(digimpact.plot.tornado(t).patches) == 2 * len(t)
-    True
+    >>> from digimpact import load_scenario, plot, sensitivity
+    >>> swings = sensitivity(load_scenario("scenarios/examples/minimal.toml"), method="tornado")
+    >>> ax = plot.tornado(swings, top=3)  # two bars a row
+    >>> len(ax.patches), len(ax.get_yticks())
+    (6, 3)
     """
-    t = table.head(top)
-    ax = _axes(ax, (8, 0.35 * len(t) + 1.5))
+    t, ax, y = _ranked(table, ax, top)
     base = float(t["base"].iloc[0])
-    y = np.arange(len(t))
     ax.barh(y, t["low"] - base, left=base, color=_GREY, label="group at its 5th percentile")
     ax.barh(y, t["high"] - base, left=base, color=_BLUE, label="group at its 95th percentile")
     ax.axvline(base, color="black", lw=1)
-    _ranked_bars(ax, list(t.index))
     a = table.attrs
     ax.set_xlabel(f"{a.get('output', 'output')} in {a.get('year', '')} ({a.get('unit', '')}); "
                   "others at their median")
@@ -312,6 +318,7 @@ def convergence(results: Results, *, target: str | None = None,
     4
     """
     from .mcerror import running_intervals
+    from .results import quantile_label
 
     ax = _axes(ax, (8, 4.5))
     published: list[float] = []
@@ -329,7 +336,7 @@ def convergence(results: Results, *, target: str | None = None,
     sizes = np.unique(np.geomspace(min(n, 20), n, points).astype(int))
     iv = running_intervals(values, quantiles, sizes, coverage=coverage)
     for j, q in enumerate(quantiles):
-        (line,) = ax.plot(sizes, iv.estimate[:, j], label=f"p{100 * q:g}")
+        (line,) = ax.plot(sizes, iv.estimate[:, j], label=quantile_label(q))
         finite = np.isfinite(iv.low[:, j]) & np.isfinite(iv.high[:, j])
         ax.fill_between(sizes[finite], iv.low[finite, j], iv.high[finite, j], color=line.get_color(),
                         alpha=0.2, linewidth=0)
