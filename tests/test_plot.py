@@ -46,3 +46,17 @@ def test_adoption_needs_use_case_detail(example_path):
     r = digimpact.simulate(example_path, draws=50, progress=False)
     with pytest.raises(ValueError, match="keep_use_cases"):
         digimpact.plot.adoption(r)
+
+
+def test_convergence_lines_bands_and_published_marks(results):
+    ax = digimpact.plot.convergence(results, target="core", points=12)
+    target = results.scenario.targets["core"]
+    published = [p for _, _, p in target.bounds()]
+    lines = [line for line in ax.lines if line.get_linestyle() == "-"]
+    assert len(lines) == 2 and len(ax.collections) == 2  # a line and a band per quantile
+    assert sorted(line.get_ydata()[0] for line in ax.lines if line.get_linestyle() == "--") == published
+    x, y = lines[1].get_data()
+    assert x[-1] == 400 and len(x) <= 12
+    assert y[-1] == pytest.approx(results.interval(groups=["core"], q=(0.95,))[0])
+    total = digimpact.plot.convergence(results)
+    assert [t.get_text() for t in total.get_legend().get_texts()] == ["p5", "p50", "p95"]
