@@ -24,8 +24,16 @@ if TYPE_CHECKING:
 from . import __version__
 from .atomic import atomic_write, check_writable, replace_folder
 from .errors import BackendError, ResultsError, ScenarioError, SimulationError, UsageError
-from .options import (BackendName, Estimand, GroupBy, OutputFormat, OutputsName, SamplerName,
-                      SensitivityMethod, choices)
+from .options import (
+    BackendName,
+    Estimand,
+    GroupBy,
+    OutputFormat,
+    OutputsName,
+    SamplerName,
+    SensitivityMethod,
+    choices,
+)
 from .results import Results, quantile_label, year_in_horizon
 from .scenario import Scenario, load_scenario
 
@@ -387,8 +395,8 @@ def _calibrate(args: argparse.Namespace) -> int:
         node[last] = float(value)
     relative = os.path.relpath(Path(args.file).resolve(), args.out.resolve().parent)
     lines = [f"# Calibrated by `digimpact calibrate{' --exact' if args.exact else ''}` (digimpact "
-             f"{__version__}, estimand {scenario.meta.estimand}) on {report.draws} draws, seed {report.seed}, sampler "
-             f"{report.sampler}:",
+             f"{__version__}, estimand {scenario.meta.estimand}) on {report.draws} draws, seed "
+             f"{report.seed}, sampler {report.sampler}:",
              "# scipy.optimize.least_squares on (simulated - published quantile) / tolerance.",
              "# target, quantile: published -> achieved"]
     lines += [f"#   {r.target}, {quantile_label(r.quantile)}: {r.published:g} -> {r.achieved:.2f}"
