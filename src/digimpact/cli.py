@@ -163,8 +163,9 @@ def _parser() -> argparse.ArgumentParser:
     cal.add_argument("--target", action="append", help="target id to fit (repeatable; the others "
                      "are checked out of sample; default: all but the economy-wide totals, with "
                      "--exact all)")
-    cal.add_argument("--estimand", choices=choices(Estimand), help="calibrate this reading of "
-                     "the targets instead of the scenario's; the variant then sets it too")
+    cal.add_argument("--estimand", choices=choices(Estimand), help="set the scenario's "
+                     "estimand (the reading of every target that names none) before fitting; "
+                     "the variant sets it too")
     _add_common(cal, formats=False)
     sens = add("sensitivity", help="rank the inputs that drive an output's range")
     sens.add_argument("file", help="scenario file (.toml)")
