@@ -182,3 +182,24 @@ def test_results_files_are_not_left_half_written(stored, tmp_path):
     path = results.to_netcdf(tmp_path / "r.nc")
     assert os.listdir(tmp_path) == ["r.nc"]
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask()
+
+
+def test_html_repr_shows_provenance_summary_and_targets(example):
+    r = digimpact.simulate(example, draws=300, seed=4, progress=False)
+    html = r._repr_html_()
+    for text in ("JPY trillion", "target year 2030", "300 draws", "seed 4", "sampler lhs",
+                 "<h5>Summary</h5>", "All sectors", example.hash[:12]):
+        assert text in html
+    checks = r.check()
+    missed = int((~checks["ok"]).sum())
+    verdict = (f"all {len(checks)} published bounds met" if not missed
+               else f"{missed} of {len(checks)} published bounds missed")
+    assert f"<h5>Targets: {verdict}</h5>" in html
+    assert f"{checks['simulated'].iloc[0]:.2f}" in html
+    assert html.count("<table") == 2
+
+
+def test_html_repr_of_a_scenario_without_targets(example):
+    bare = example.with_overrides({"targets": {}})
+    html = digimpact.simulate(bare, draws=50, seed=1, progress=False)._repr_html_()
+    assert "No published targets" in html and html.count("<table") == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -132,6 +133,25 @@ class Results:
         a = self.dataset.attrs
         return (f"<Results {a['title']!r}: {a['draws']} draws, seed {a['seed']}, "
                 f"sampler {a['sampler']}, scenario {a['scenario_hash'][:12]}>")
+
+    def _repr_html_(self) -> str:
+        """The results in Jupyter: provenance, the summary and the targets met."""
+        a = self.dataset.attrs
+        fmt = {"float_format": lambda x: f"{x:.2f}"}
+        checks = self.check()
+        if len(checks):
+            missed = int((~checks["ok"]).sum())
+            verdict = (f"all {len(checks)} published bounds met" if not missed
+                       else f"{missed} of {len(checks)} published bounds missed")
+            targets = (f"<h5>Targets: {verdict}</h5>" + checks.drop(columns="source").to_html(
+                index=False, **fmt))
+        else:
+            targets = "<p>No published targets in this scenario.</p>"
+        return (f"<h4>{html.escape(str(a['title']))}</h4>"
+                f"<p>{html.escape(self.unit)}, {a['metric']} value, target year {a['target_year']}; "
+                f"{a['draws']:,} draws, seed {a['seed']}, sampler {a['sampler']}; scenario "
+                f"{a['scenario_hash'][:12]}, digimpact {a['digimpact_version']}</p>"
+                + "<h5>Summary</h5>" + self.summary().to_html(**fmt) + targets)
 
     @property
     def unit(self) -> str:
