@@ -155,10 +155,13 @@ def discover(results: Results, *, below: float | None = None, above: float | Non
     >>> import digimpact
     >>> r = digimpact.simulate("scenarios/examples/minimal.toml", draws=2000, seed=1,
     ...                        keep_inputs=True)
-    >>> low = r.interval(q=[0.2])[0]
+    >>> low = r.interval(q=[0.2])[0]      # the lowest 20% of totals
     >>> t = digimpact.discovery.discover(r, below=low, max_depth=2)
-    >>> t.index.get_level_values("input")[0]
-    'use_cases.dynamic_pricing.potential'
+    >>> print(t[["low", "high", "coverage", "density"]].round(2))  # doctest: +NORMALIZE_WHITESPACE
+                                           low  high  coverage  density
+    box input
+    1   drivers.realisation.value         -inf  0.96      0.52     0.58
+        use_cases.instant_loans.potential -inf  0.01      0.52     0.58
     """
     if (below is None) == (above is None):
         raise UsageError("give one threshold: below=... or above=...")

@@ -141,11 +141,12 @@ class Plan:
         return out
 
     def evaluate(self, start: int, stop: int, keep_use_cases: bool = False,
-                 outputs: str = "full") -> dict[str, np.ndarray]:
+                 outputs: str = "full", keep_inputs: bool = False) -> dict[str, np.ndarray]:
         """Sample and evaluate draws ``start .. stop-1`` (see :meth:`compute`).
 
         With ``outputs="target_year"`` only the target year's sector values ``(n, S, 1)`` and
-        the total for every year ``(n, Y)`` are returned.
+        the total for every year ``(n, Y)`` are returned. With ``keep_inputs``, ``inputs``
+        ``(n, len(uncertain))`` holds the sampled values of the uncertain parameters.
 
         Raises
         ------
@@ -156,6 +157,8 @@ class Plan:
         with np.errstate(over="ignore", invalid="ignore"):  # the check below says more
             values = self.values(start, stop)
             out = self.compute(values, keep_use_cases)
+            if keep_inputs:
+                out["inputs"] = values[self.uncertain_rows].T  # a copy (fancy indexing)
             if outputs == "target_year":
                 value = out.pop("value")
                 out["value"] = value[:, :, self.target_index:self.target_index + 1].copy()
@@ -167,12 +170,15 @@ class Plan:
                     raise _nonfinite_error(self, values[:, draw:draw + 1], start + draw)
         return out
 
-    def shapes(self, keep_use_cases: bool, outputs: str) -> dict[str, tuple[int, ...]]:
+    def shapes(self, keep_use_cases: bool, outputs: str,
+               keep_inputs: bool = False) -> dict[str, tuple[int, ...]]:
         """Shape of each output array per draw (what :meth:`evaluate` returns after ``n``)."""
         n_s, n_u, n_y = self.base.shape[0], self.n_use_cases, len(self.years)
         out = {"value": (n_s, n_y)} if outputs == "full" else {"value": (n_s, 1), "total": (n_y,)}
         if keep_use_cases:
             out.update(use_case_value=(n_u, n_y), adoption=(n_u, n_y))
+        if keep_inputs:
+            out["inputs"] = (len(self.uncertain_rows),)
         return out
 
     def compute(self, values: np.ndarray, keep_use_cases: bool = False) -> dict[str, np.ndarray]:
@@ -258,17 +264,18 @@ class Job(NamedTuple):
     size: int
     keep_use_cases: bool
     outputs: str
+    keep_inputs: bool = False
 
     def shapes(self) -> dict[str, tuple[int, ...]]:
         """Shape of each output array of the whole run."""
-        return {key: (self.draws, *shape)
-                for key, shape in self.plan.shapes(self.keep_use_cases, self.outputs).items()}
+        return {key: (self.draws, *shape) for key, shape in
+                self.plan.shapes(self.keep_use_cases, self.outputs, self.keep_inputs).items()}
 
     def chunks(self) -> Iterator[tuple[int, int]]:
         return chunks(self.draws, self.size)
 
     def evaluate(self, start: int, stop: int) -> dict[str, np.ndarray]:
-        return self.plan.evaluate(start, stop, self.keep_use_cases, self.outputs)
+        return self.plan.evaluate(start, stop, self.keep_use_cases, self.outputs, self.keep_inputs)
 
 
 def chunks(draws: int, size: int) -> Iterator[tuple[int, int]]:

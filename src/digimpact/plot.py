@@ -77,7 +77,8 @@ def exhibit5(results: Results, ax: Axes | None = None, year: int | None = None,
 
     Each row is a bar from the lower to the upper quantile of the simulated value in
     ``year`` (median ticked). Aggregate rows with a published target show the published
-    low and high as red markers beside the simulated bar.
+    low and high as red markers beside the simulated bar; the legend names the targets'
+    source.
 
     Examples
     --------
@@ -103,7 +104,8 @@ def exhibit5(results: Results, ax: Axes | None = None, year: int | None = None,
             for _, _, published in target.bounds():
                 ax.plot(published, i + 0.38, marker="v", color=_RED, ms=7, ls="none")
         labels.append(label)
-    ax.plot([], [], marker="v", color=_RED, ls="none", label="published (report)")
+    if any(row[3] is not None for row in rows):
+        ax.plot([], [], marker="v", color=_RED, ls="none", label=_published_label(results.scenario))
     ax.barh([], [], color=_BLUE, label=f"simulated {100 * quantiles[0]:g}-{100 * quantiles[1]:g}%")
     ax.set_xlim(0, ax.get_xlim()[1] * 1.12)  # room for the range labels
     ax.set_yticks(range(len(rows)), labels)
@@ -113,6 +115,16 @@ def exhibit5(results: Results, ax: Axes | None = None, year: int | None = None,
     ax.legend(loc="best", fontsize=8)
     ax.grid(axis="x", alpha=0.3)
     return ax
+
+
+def _published_label(scenario: Scenario) -> str:
+    """Legend of the published marks: "published target" and where the targets come from
+    (the ``[scenario]`` table's ``source``, else the targets' own if they share one)."""
+    source = scenario.document.get("scenario", {}).get("source")
+    if not source:
+        sources = {t.source for t in scenario.targets.values()}
+        source = sources.pop() if len(sources) == 1 else "each target's source"
+    return textwrap.fill(f"published target ({source})", 60) if source else "published target"
 
 
 def adoption(source: Results | Scenario, sectors: Sequence[str] | None = None,

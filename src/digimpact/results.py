@@ -57,7 +57,8 @@ def _version() -> str:
 
 def build_dataset(scenario: Scenario, arrays: Mapping[str, np.ndarray], draws: int, seed: int,
                   sampler: str) -> xr.Dataset:
-    """Label engine output: dims ``draw``, ``sector``, ``year`` (and ``use_case``)."""
+    """Label engine output: dims ``draw``, ``sector``, ``year`` (and ``use_case``,
+    ``parameter``)."""
     meta = scenario.meta
     sectors = list(scenario.sectors.values())
     ucs = list(scenario.use_cases.values())
@@ -96,6 +97,10 @@ def build_dataset(scenario: Scenario, arrays: Mapping[str, np.ndarray], draws: i
                                        {"units": unit, "long_name": "annual value by use case"})
         data_vars["adoption"] = (("draw", "use_case", "year"), arrays["adoption"],
                                  {"units": "1", "long_name": "adoption share"})
+    if "inputs" in arrays:  # the uncertain parameters, in the sampler's (name) order
+        coords["parameter"] = sorted(n for n, d in scenario.parameters().items() if not d.is_fixed)
+        data_vars["inputs"] = (("draw", "parameter"), arrays["inputs"],
+                               {"long_name": "sampled value of each uncertain parameter"})
     attrs = {
         "title": meta.title, "unit": unit, "price_basis": meta.price_basis,
         "base_measure": meta.base_measure, "metric": meta.metric,

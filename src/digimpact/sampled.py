@@ -152,7 +152,7 @@ def input_sensitivity(results: Results, output: str = "total", year: int | None 
     ...                        keep_inputs=True)
     >>> t = input_sensitivity(r, "core")
     >>> t.index[0], t.attrs["r2"] > 0.9
-    ('use_cases.dynamic_pricing.potential', True)
+    ('drivers.realisation.value', True)
     """
     inputs, y = draws_table(results, output, year, metric)
     table = regression_indices(inputs, y)
