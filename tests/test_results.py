@@ -136,17 +136,19 @@ def test_reproduce_a_file_bit_for_bit(stored):
     assert rep.variables["differing"].sum() == 0 and rep.variables["max_abs"].max() == 0.0
     assert list(rep.variables.index) == ["value", "baseline"]
     assert rep.settings() == {"draws": 200, "seed": 11, "sampler": rep.stored.dataset.attrs["sampler"],
-                              "outputs": "full", "keep_use_cases": False,
+                              "outputs": "full", "keep_use_cases": False, "keep_inputs": False,
                               "scenario_hash": rep.stored.scenario.hash}
     assert "identical bit for bit: value, baseline" in str(rep)
 
 
-@pytest.mark.parametrize("options", [{"outputs": "target_year"}, {"keep_use_cases": True}])
+@pytest.mark.parametrize("options", [{"outputs": "target_year"}, {"keep_use_cases": True},
+                                     {"keep_inputs": True}])
 def test_reproduce_keeps_the_outputs_of_the_record(example, options):
     results = digimpact.simulate(example, draws=64, seed=2, sampler="random", progress=False, **options)
     rep = digimpact.reproduce(results)
     assert rep.identical and set(rep.variables.index) == set(results.dataset.data_vars)
     assert rep.settings()["outputs"] == options.get("outputs", "full")
+    assert rep.settings()["keep_inputs"] == options.get("keep_inputs", False)
 
 
 def test_reproduce_reports_changed_numbers_and_versions(stored, tmp_path):
