@@ -137,3 +137,6 @@ def test_discovery_on_kept_draws(kept):
         assert rows["coverage"].iloc[0] == pytest.approx((total[inside] < low).sum() / (total < low).sum())
     with pytest.raises(UsageError, match="one threshold"):
         digimpact.discovery.discover(kept)
+    lowest = kept.metric(groups=["core"]).values.min()
+    with pytest.raises(UsageError, match=rf"no draw has core below 0: it ranges from {lowest:.4g}"):
+        digimpact.discovery.discover(kept, below=0, output="core")

@@ -167,6 +167,10 @@ def discover(results: Results, *, below: float | None = None, above: float | Non
         raise UsageError("give one threshold: below=... or above=...")
     inputs, y = draws_table(results, output, year, metric)
     interest = y < below if below is not None else y > above
+    if not interest.any():
+        raise UsageError(f"no draw has {output} {'below' if below is not None else 'above'} "
+                         f"{below if below is not None else above:g}: it ranges from {y.min():.4g} "
+                         f"to {y.max():.4g} {results.unit}")
     table = boxes(inputs, interest, max_depth=max_depth, min_mass=min_mass, min_density=min_density)
     table.attrs.update({"output": output, "below": below, "above": above,
                         "share_of_interest": float(interest.mean()), "unit": results.unit})

@@ -124,10 +124,12 @@ def regression_indices(inputs: pd.DataFrame, output: Sequence[float] | np.ndarra
         raise UsageError("the output does not vary across the draws")
     z, zy = _standardised(x[:, varies]), _standardised(y)
     src = np.full(x.shape[1], np.nan)
-    src[varies] = np.linalg.lstsq(z, zy, rcond=None)[0]
+    # least squares through the normal equations: the (inputs x inputs) correlation matrix is
+    # small, and forming it is ten times faster than a QR or SVD of the (draws x inputs) matrix
+    src[varies] = np.linalg.lstsq(z.T @ z, z.T @ zy, rcond=None)[0]
     rho = np.full(x.shape[1], np.nan)
-    rho[varies] = _standardised(stats.rankdata(x[:, varies], axis=0)).T @ _standardised(
-        stats.rankdata(y)) / len(y)  # Pearson's correlation of the ranks
+    ranks = stats.rankdata(np.ascontiguousarray(x[:, varies].T), axis=1).T  # sorts contiguous rows
+    rho[varies] = _standardised(ranks).T @ _standardised(stats.rankdata(y)) / len(y)  # Pearson's
     table = pd.DataFrame({"spearman": rho, "src": src}, index=pd.Index(inputs.columns, name="input"))
     table.attrs["r2"] = float(1.0 - np.mean((zy - z @ src[varies]) ** 2))
     return table.sort_values("src", key=np.abs, ascending=False, na_position="last")
