@@ -120,11 +120,11 @@ def test_scenario_diff(example):
 def test_value_measures_from_the_same_draws(example):
     r = digimpact.simulate(example, draws=300, seed=4, progress=False)
     v = r.aggregate(["core"]).sel(year=slice(2021, 2030))
-    cumulative = r.metric("cumulative", ["core"], start=2021)
+    cumulative = r.metric("cumulative", groups=["core"], start=2021)
     assert np.allclose(cumulative, v.sum("year"))
-    assert np.allclose(r.metric("npv", ["core"], start=2021, rate=0.0), cumulative)
+    assert np.allclose(r.metric("npv", groups=["core"], start=2021, rate=0.0), cumulative)
     discount = 1.05 ** -(np.arange(2021, 2031) - 2021)
-    assert np.allclose(r.metric("npv", ["core"], start=2021, rate=0.05), v.values @ discount)
+    assert np.allclose(r.metric("npv", groups=["core"], start=2021, rate=0.05), v.values @ discount)
     gdp = r.dataset["baseline"].sel(year=2030).sum().item()
     assert np.allclose(r.metric("share_of_gdp"), r.metric("annual") / gdp)
     with pytest.raises(ValueError, match="unknown metric"):

@@ -46,7 +46,7 @@ def test_run_table_writes_results_summary_and_chart(tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temporary file
     results = digimpact.open_results(tmp_path / "results.nc")
     assert results.dataset.attrs["draws"] == 500 and results.dataset.attrs["seed"] == 3
-    lo, hi = results.interval(["core"])
+    lo, hi = results.interval(groups=["core"])
     assert f"{lo:8.2f}" in out.stdout and f"{hi:8.2f}" in out.stdout
     assert "Published targets" in out.stdout
 

@@ -35,12 +35,12 @@ def test_lazy_results_compute_only_what_is_asked(example, dask_client):
     assert isinstance(lazy.dataset["use_case_value"].data, da.Array)
     local = digimpact.simulate(example, draws=600, keep_use_cases=True, progress=False)
     assert lazy.summary().equals(local.summary())
-    assert lazy.interval(["core"]) == local.interval(["core"])
+    assert lazy.interval(groups=["core"]) == local.interval(groups=["core"])
 
 
 def test_simulate_many_on_one_cluster(example, dask_client):
     variants = [example, example.with_overrides({"settings.seed": 4})]
-    batch = simulate_many(variants, client=dask_client, draws=300, progress=False)
+    batch = simulate_many(variants, backend="dask", client=dask_client, draws=300, progress=False)
     for scenario, result in zip(variants, batch, strict=True):
         alone = digimpact.simulate(scenario, draws=300, progress=False)
         assert np.array_equal(alone.dataset["value"].values, result.dataset["value"].values)
@@ -61,7 +61,7 @@ def test_target_year_outputs(example):
     assert small.summary().equals(full.summary())
     assert np.allclose(small.metric("cumulative"), full.metric("cumulative"))
     with pytest.raises(ValueError, match="target_year"):
-        small.metric("cumulative", ["core"])
+        small.metric("cumulative", groups=["core"])
     nbytes = sum(v.nbytes for v in small.dataset.data_vars.values())
     assert nbytes < 400 * (3 + 11 + 1) * 8 + 1000  # draws x (sectors + years), not x use cases
 

@@ -189,7 +189,7 @@ def test_hand_summary_and_intervals(hand_results):
             for col in ("mean", "p5", "p50", "p95"):
                 assert row[col] == pytest.approx(value, rel=1e-12), (metric, level, key, col)
     assert table.loc[("annual", "total", "total"), "label"] == "All sectors"
-    assert hand_results.interval(["g1"], year=2021) == pytest.approx((h["a"][1], h["a"][1]))
+    assert hand_results.interval(groups=["g1"], year=2021) == pytest.approx((h["a"][1], h["a"][1]))
     assert hand_results.interval(sectors=["b"], year=2022, metric="cumulative") == pytest.approx(
         (sum(h["b"][:3]),) * 2)
     with pytest.raises(ValueError, match="unknown metric"):
@@ -346,9 +346,13 @@ def test_summary_metrics_and_levels(run, example):
     assert r.summary().index.get_level_values("metric").unique().tolist() == ["annual"]
 
 
-def test_summary_group_combinations(run, write_toml, small_toml):
+def test_summary_rows_are_the_report_rows(run, write_toml, small_toml):
     s = digimpact.load_scenario(write_toml(small_toml + """
 [sectors.c]
+group = "g1"
+value_added = 5.0
+
+[sectors.d]
 group = "g3"
 value_added = 5.0
 
@@ -356,16 +360,29 @@ value_added = 5.0
 sector = "c"
 potential = 0.1
 adoption = { kind = "step", year = 2021 }
+
+[targets.ab]
+name = "A and B"
+sectors = ["a", "b"]
+low = 0.0
+tolerance = 1.0
 """))
     r = run(s, draws=50)
     table = r.summary(year=2024)
-    assert ("annual", "groups", "g1+g2") in table.index
+    # sectors under their group (c joins a in g1), groups, targets, total; no made-up subtotal
+    assert [key[1:] for key in table.index] == [
+        ("sector", "a"), ("sector", "c"), ("sector", "b"), ("sector", "d"), ("group", "g1"),
+        ("group", "g2"), ("group", "g3"), ("target", "t"), ("target", "ab"), ("total", "total")]
+    assert [(row.level, row.id) for row in s.report_rows()] == [key[1:] for key in table.index]
     ab = r.dataset["value"].sel(sector=["a", "b"], year=2024).values.sum(axis=1)
-    assert table.loc[("annual", "groups", "g1+g2"), "mean"] == pytest.approx(ab.mean(), rel=1e-12)
-    assert table.loc[("annual", "groups", "g1+g2"), "label"] == "g1 + g2"
+    assert table.loc[("annual", "target", "ab"), "mean"] == pytest.approx(ab.mean(), rel=1e-12)
+    assert table.loc[("annual", "target", "ab"), "label"] == "A and B"
+    assert table.loc[("annual", "group", "g1"), "mean"] == pytest.approx(
+        r.dataset["value"].sel(sector=["a", "c"], year=2024).values.sum(axis=1).mean(), rel=1e-12)
     # u3 alone in sector c: a step to 1 in 2021 of 10% of 5.0
     np.testing.assert_allclose(r.dataset["value"].sel(sector="c").values,
                                np.tile([0.0, 0.5, 0.5, 0.5, 0.5, 0.5], (50, 1)), rtol=1e-12)
+    assert (r.dataset["value"].sel(sector="d").values == 0).all()  # no use case in d
 
 
 # ----------------------------------------------------------------------------- streams by name
@@ -784,3 +801,25 @@ def test_memory_estimate_bounds_a_chunks_peak(example, exhibit5, keep, outputs):
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         assert _chunk_bytes(job) / 2 < peak <= _chunk_bytes(job)  # numpy reports to tracemalloc
+
+
+def test_plan_layout_is_consistent(example):
+    from digimpact.plan import DriverEffect, Plan
+
+    plan = Plan.build(example, 16, 1, "lhs")
+    params = example.parameters()
+    assert plan.uncertain == sorted(n for n in params if not params[n].is_fixed)
+    assert plan.uncertain == list(plan.sampler.names)  # the sampler's rows, derived
+    for u, row in zip(plan.use_cases, plan.potential_rows, strict=True):
+        assert plan.names[row] == f"use_cases.{u}.potential"
+    for g in plan.groups:
+        for p, rows in g.rows.items():
+            assert [plan.names[r] for r in rows] == [
+                f"use_cases.{plan.use_cases[i]}.adoption.{p}" for i in g.positions]
+    for kind, effects in plan.effects.items():
+        for effect in effects:
+            assert isinstance(effect, DriverEffect)
+            driver = plan.names[effect.row].split(".")[1]
+            assert example.drivers[driver].acts_on == kind
+            assert [plan.use_cases[i] for i in effect.positions] == [
+                u.id for u in example.use_cases.values() if driver in u.drivers]

@@ -10,6 +10,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from digimpact import ScenarioError, load_scenario
 from digimpact.loader import MAX_BYTES, MAX_EXTENDS, MAX_NESTING, Origins, merge, read_document
@@ -184,3 +186,28 @@ def test_merge_replaces_distributions_and_edits_partial_tables():
     assert merge(base, {"x": {"dist": "fixed", "value": 3}, "y": [3]}) == {
         "x": {"dist": "fixed", "value": 3}, "y": [3]}
     assert base["x"]["high"] == 1
+
+
+_KEYS = st.sampled_from(["a", "b", "c", "dist", "high"])
+_DOCS = st.recursive(st.integers(0, 3), lambda inner: st.dictionaries(_KEYS, inner, max_size=3),
+                     max_leaves=8).filter(lambda d: isinstance(d, dict))
+
+
+@given(base=_DOCS, over=_DOCS)
+def test_merge_laws(base, over):
+    merged = merge(base, over)
+    assert merge(merged, over) == merged  # merging the same edits twice changes nothing
+    assert merge(base, {}) == base and merge({}, over) == over
+    assert set(merged) == set(base) | set(over)
+    for key, value in over.items():  # what over says wins, unless it edits a table
+        if not (isinstance(value, dict) and isinstance(base.get(key), dict) and "dist" not in value):
+            assert merged[key] == value
+
+
+def test_origins_update_and_locate():
+    origins = Origins({"a": "one.toml"}, default="top.toml")
+    other = Origins({"a.b": "two.toml"})
+    origins.update(other)
+    assert origins.locate("a.b.c") == ("a.b.c", "two.toml")
+    assert origins.locate("a.x") == ("a.x", "one.toml")
+    assert other.file_of("a.x") is None  # update copies; it does not share

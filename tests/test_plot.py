@@ -26,7 +26,7 @@ def test_exhibit5_rows_bars_and_published_marks(results):
     bars = [p for p in ax.patches if p.get_height() > 0]
     assert len(bars) == len(labels)
     core = bars[labels.index("Core sectors")]
-    lo, hi = results.interval(["core"])
+    lo, hi = results.interval(groups=["core"])
     assert core.get_x() == pytest.approx(lo) and core.get_x() + core.get_width() == pytest.approx(hi)
     marks = [line for line in ax.get_lines() if line.get_marker() == "v" and len(line.get_xdata())]
     assert sorted(float(m.get_xdata()[0]) for m in marks) == [2.0, 3.5]
@@ -61,7 +61,7 @@ def test_exhibit5_legend_names_the_targets_source(results, example):
 
 def test_adoption_gives_sixteen_sectors_distinct_styles_and_an_outside_legend():
     styles = [digimpact.plot._series_style(i) for i in range(16)]
-    assert len({(s["color"], s["ls"]) for s in styles}) == 16
+    assert len(set(styles)) == 16
     japan = digimpact.load_scenario("scenarios/japan2030/exhibit5.toml")
     ax = digimpact.plot.adoption(japan, draws=50)
     lines = ax.get_lines()

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 import digimpact
 from digimpact.atomic import umask
 from digimpact.errors import ResultsError, UsageError
+from digimpact.records import RunSettings
 from digimpact.reproduce import _difference
-from digimpact.results import year_in_horizon
+from digimpact.results import build_dataset, quantile_label, quantiles_of, year_in_horizon
 from digimpact.sensitivity import MIN_SOBOL_N, sobol_indices
 
 
@@ -110,11 +111,14 @@ def test_years_outside_the_horizon(example, stored):
         digimpact.sensitivity(example, year=1900)
 
 
-def test_compare_draws(example):
-    with pytest.raises(UsageError, match="draws must be >= 1, not 0"):
+def test_compare_draws(example, stored):
+    with pytest.raises(UsageError, match=r"^draws must be an integer >= 1, got 0$"):  # 0 is not None
         digimpact.compare(example, example, draws=0)
     c = digimpact.compare(example, example, draws=None, seed=1)
     assert c.a.dataset.attrs["draws"] == example.settings.draws
+    results, _ = stored
+    with pytest.raises(UsageError, match=r"leave draws, sampler out, or pass a\.scenario"):
+        digimpact.compare(results, example, draws=10, sampler="lhs")
 
 
 @pytest.mark.parametrize(("n", "hint"), [(1, "use 64$"), (32, "use 64$"), (100, "use 64 or 128$"),
@@ -205,3 +209,44 @@ def test_html_repr_of_a_scenario_without_targets(example):
     bare = example.with_overrides({"targets": {}})
     html = digimpact.simulate(bare, draws=50, seed=1, progress=False)._repr_html_()
     assert "No published targets" in html and html.count("<table") == 1
+# ----------------------------------------------------------------------------- labels and rows
+@given(q=st.floats(0.0, 1.0))
+def test_quantile_labels_read_back_as_the_quantile(q):
+    label = quantile_label(q)
+    assert label.startswith("p") and float(label[1:]) == pytest.approx(100 * q, rel=1e-5, abs=1e-9)
+
+
+def test_quantiles_of_by_hand():
+    assert quantile_label(0.05) == "p5" and quantile_label(0.975) == "p97.5"
+    assert quantiles_of(np.array([4.0, 0.0, 2.0]), [0.0, 0.25, 0.5, 1.0], "a ") == {
+        "a p0": 0.0, "a p25": 1.0, "a p50": 2.0, "a p100": 4.0}
+
+
+def test_build_dataset_records_the_run_settings(example):
+    arrays = {"value": np.ones((4, len(example.sectors), len(example.years)))}
+    ds = build_dataset(example, arrays, RunSettings(draws=4, seed=9, sampler="sobol"))
+    assert (ds.attrs["draws"], ds.attrs["seed"], ds.attrs["sampler"]) == (4, 9, "sobol")
+    assert ds.attrs["scenario_hash"] == example.hash
+    assert ds["value"].dims == ("draw", "sector", "year") and float(ds["value"].sum()) == 4 * 3 * 11
+
+
+def test_summary_and_comparison_share_the_report_rows(example, stored):
+    results, _ = stored
+    rows = [(r.level, r.id) for r in example.report_rows()]
+    assert [key[1:] for key in results.summary().index] == rows
+    comparison = digimpact.compare(results, example)
+    table = comparison.summary(quantiles=(0.5,))
+    assert list(table.index) == rows
+    assert list(table.columns) == ["a p50", "b p50", "b-a p50", "mean b-a", "P(b>a)"]
+    core = results.metric(groups=["core"]).values
+    assert table.loc[("target", "core"), "a p50"] == float(np.median(core))
+    assert (table["b-a p50"] == 0).all() and (table["P(b>a)"] == 0).all()
+
+
+def test_npv_by_hand(example, stored):
+    results, _ = stored
+    value = results.aggregate(["core"]).sel(year=[2021, 2022]).values  # (draws, 2)
+    npv = results.metric("npv", groups=["core"], start=2021, year=2022, rate=0.25)
+    np.testing.assert_allclose(npv.values, value[:, 0] + value[:, 1] / 1.25, rtol=1e-14)
+    assert results.interval(metric="npv", groups=["core"], start=2021, year=2022, rate=0.25,
+                            q=[0.5]) == (float(np.median(npv.values)),)

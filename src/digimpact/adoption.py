@@ -27,18 +27,16 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.special import expit
 
 __all__ = ["CURVES", "Curve", "bass", "fit_logistic", "gompertz", "linear", "logistic", "step",
            "table"]
-
-ArrayLike = Any
-
 
 def _prep(t: ArrayLike, *params: ArrayLike) -> tuple[np.ndarray, ...]:
     """Years as float array; parameters with a trailing axis for the years."""
@@ -56,7 +54,7 @@ def _squeeze(t: ArrayLike, out: np.ndarray) -> np.ndarray:
     return out[..., 0] if np.ndim(t) == 0 else out
 
 
-def logistic(t: ArrayLike, midpoint: ArrayLike, steepness: ArrayLike, ceiling: ArrayLike = 1.0):
+def logistic(t: ArrayLike, midpoint: ArrayLike, steepness: ArrayLike, ceiling: ArrayLike = 1.0) -> np.ndarray:
     """Logistic S-curve ``ceiling / (1 + exp(-steepness (t - midpoint)))``.
 
     Parameters
@@ -84,7 +82,7 @@ def logistic(t: ArrayLike, midpoint: ArrayLike, steepness: ArrayLike, ceiling: A
     return _squeeze(t, np.divide(c, z, out=z))
 
 
-def bass(t: ArrayLike, p: ArrayLike, q: ArrayLike, start: ArrayLike, ceiling: ArrayLike = 1.0):
+def bass(t: ArrayLike, p: ArrayLike, q: ArrayLike, start: ArrayLike, ceiling: ArrayLike = 1.0) -> np.ndarray:
     """Bass diffusion, cumulative share adopted ``tau = t - start`` years after launch.
 
     ``F(tau) = (1 - exp(-(p+q) tau)) / (1 + (q/p) exp(-(p+q) tau))`` for ``tau >= 0``,
@@ -113,7 +111,7 @@ def bass(t: ArrayLike, p: ArrayLike, q: ArrayLike, start: ArrayLike, ceiling: Ar
     return _squeeze(t, c * (1.0 - decay) / (1.0 + (q_ / p_) * decay))
 
 
-def gompertz(t: ArrayLike, midpoint: ArrayLike, steepness: ArrayLike, ceiling: ArrayLike = 1.0):
+def gompertz(t: ArrayLike, midpoint: ArrayLike, steepness: ArrayLike, ceiling: ArrayLike = 1.0) -> np.ndarray:
     """Gompertz curve ``ceiling * exp(-exp(-steepness (t - midpoint)))``.
 
     Asymmetric S-curve: slow start, long tail. ``midpoint`` is the inflection year, where
@@ -135,7 +133,7 @@ def gompertz(t: ArrayLike, midpoint: ArrayLike, steepness: ArrayLike, ceiling: A
     return _squeeze(t, z)
 
 
-def linear(t: ArrayLike, start: ArrayLike, end: ArrayLike, ceiling: ArrayLike = 1.0):
+def linear(t: ArrayLike, start: ArrayLike, end: ArrayLike, ceiling: ArrayLike = 1.0) -> np.ndarray:
     """Linear ramp from 0 in ``start`` to ``ceiling`` in ``end`` (``end > start``).
 
     Examples
@@ -147,7 +145,7 @@ def linear(t: ArrayLike, start: ArrayLike, end: ArrayLike, ceiling: ArrayLike = 
     return _squeeze(t, c * np.clip((t - s) / (e - s), 0.0, 1.0))
 
 
-def step(t: ArrayLike, year: ArrayLike, ceiling: ArrayLike = 1.0):
+def step(t: ArrayLike, year: ArrayLike, ceiling: ArrayLike = 1.0) -> np.ndarray:
     """Zero before ``year``, ``ceiling`` from ``year`` on.
 
     Examples
@@ -159,7 +157,7 @@ def step(t: ArrayLike, year: ArrayLike, ceiling: ArrayLike = 1.0):
     return _squeeze(t, np.where(t >= y, c, 0.0))
 
 
-def table(t: ArrayLike, points: Mapping[Any, float], scale: ArrayLike = 1.0):
+def table(t: ArrayLike, points: Mapping[Any, float], scale: ArrayLike = 1.0) -> np.ndarray:
     """Piecewise-linear curve through published milestones ``{year: share}``, times ``scale``.
 
     Flat before the first and after the last milestone. Shares must not decrease with the
@@ -222,13 +220,14 @@ class Curve:
     may fold a use case's value weight into it.
     """
 
-    function: Any
+    function: Callable[..., np.ndarray]
     domains: Mapping[str, str]
     defaults: Mapping[str, float]
     fixed: tuple[str, ...] = ()
     level: str = "ceiling"
 
     def __call__(self, t: ArrayLike, **params: Any) -> np.ndarray:
+        """The curve at years ``t`` with parameters ``params`` (see :attr:`domains`)."""
         return self.function(t, **params)
 
 

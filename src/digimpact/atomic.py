@@ -29,6 +29,8 @@ import tempfile
 import threading
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 __all__ = ["atomic_write", "check_writable", "replace_folder", "signals_honoured", "umask"]
 
@@ -84,9 +86,10 @@ def signals_honoured(defer: bool = False) -> Iterator[None]:
     received: list[int] = []
     raised: list[BaseException] = []
     previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
-    guarded = {sig: handler for sig, handler in previous.items() if callable(handler)}
+    guarded: dict[int, Callable[..., Any]] = {sig: handler for sig, handler in previous.items()
+                                              if callable(handler)}
 
-    def record(signum: int, frame) -> None:
+    def record(signum: int, frame: FrameType | None) -> None:
         received.append(signum)
         if not defer:
             try:

@@ -14,16 +14,19 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import pandas as pd
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 from . import __version__
 from .atomic import atomic_write, check_writable, replace_folder
-from .engine import BACKENDS, OUTPUTS
 from .errors import BackendError, ResultsError, ScenarioError, SimulationError, UsageError
-from .results import Results, year_in_horizon
-from .scenario import SAMPLERS, Scenario, load_scenario
-from .sensitivity import BY
+from .options import BackendName, GroupBy, OutputFormat, OutputsName, SamplerName, SensitivityMethod, choices
+from .results import Results, quantile_label, year_in_horizon
+from .scenario import Scenario, load_scenario
 
 __all__ = ["EPILOG", "EXIT_BUG", "main"]
 
@@ -80,7 +83,7 @@ def _whole(minimum: int) -> Callable[[str], int]:
 
 def _add_common(p: argparse.ArgumentParser, formats: bool = True) -> None:
     if formats:
-        p.add_argument("--format", choices=("table", "json"), default="table",
+        p.add_argument("--format", choices=choices(OutputFormat), default="table",
                        help="table (default) or json on stdout; errors too are then JSON")
     p.add_argument("--debug", action="store_true",
                    help=f"print the traceback of an internal error (or set {DEBUG_ENV}=1)")
@@ -90,13 +93,13 @@ def _add_run_options(p: argparse.ArgumentParser, engine: bool = True) -> None:
     p.add_argument("file", help="scenario file (.toml)")
     p.add_argument("--draws", type=_whole(1), help="number of draws (default: the scenario's)")
     p.add_argument("--seed", type=_whole(0), help="root seed (default: the scenario's)")
-    p.add_argument("--sampler", choices=SAMPLERS, help="sampler (default: the scenario's)")
+    p.add_argument("--sampler", choices=choices(SamplerName), help="sampler (default: the scenario's)")
     if engine:
-        p.add_argument("--backend", choices=BACKENDS, default="local",
+        p.add_argument("--backend", choices=choices(BackendName), default="local",
                        help="local, or dask (a LocalCluster unless --scheduler is given)")
         p.add_argument("--scheduler", help="dask scheduler address, e.g. tcp://host:8786 "
                        "(implies --backend dask)")
-        p.add_argument("--outputs", choices=OUTPUTS, default="full",
+        p.add_argument("--outputs", choices=choices(OutputsName), default="full",
                        help="target_year: sectors in the target year, total every year")
 
 
@@ -130,10 +133,10 @@ def _parser() -> argparse.ArgumentParser:
     _add_common(cal, formats=False)
     sens = add("sensitivity", help="rank the inputs that drive an output's range")
     sens.add_argument("file", help="scenario file (.toml)")
-    sens.add_argument("--by", choices=BY, default="sector", help="group the inputs by")
+    sens.add_argument("--by", choices=choices(GroupBy), default="sector", help="group the inputs by")
     sens.add_argument("--output", default="total", help="total, a group, a sector or a target id")
     sens.add_argument("--year", type=int, help="year of the output (default: the target year)")
-    sens.add_argument("--method", choices=("sobol", "tornado"), default="sobol",
+    sens.add_argument("--method", choices=choices(SensitivityMethod), default="sobol",
                       help="sobol: variance shares; tornado: one-at-a-time swings")
     sens.add_argument("--draws", type=_whole(1), default=1024,
                       help="Sobol' base sample, a power of two >= 64 (default: 1024)")
@@ -144,7 +147,7 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("b", help="scenario file B (.toml), reported as b - a")
     cmp.add_argument("--draws", type=_whole(1), help="number of draws (default: A's)")
     cmp.add_argument("--seed", type=_whole(0), help="root seed (default: A's)")
-    cmp.add_argument("--sampler", choices=SAMPLERS, help="sampler (default: A's)")
+    cmp.add_argument("--sampler", choices=choices(SamplerName), help="sampler (default: A's)")
     cmp.add_argument("--year", type=int, help="year compared (default: A's target year)")
     _add_common(cmp)
     rep = add("reproduce", help="re-run a results.nc from its record; are the numbers "
@@ -199,7 +202,7 @@ def _simulate(args: argparse.Namespace) -> tuple[Scenario, Results]:
     scenario = load_scenario(args.file)
     backend = "dask" if args.scheduler else args.backend
     results = simulate(scenario, draws=args.draws, seed=args.seed, sampler=args.sampler,
-                       backend=backend, client=args.scheduler, outputs=args.outputs,
+                       backend=cast(BackendName, backend), client=args.scheduler, outputs=args.outputs,
                        keep_inputs=getattr(args, "keep_inputs", False))
     return scenario, results
 
@@ -246,11 +249,11 @@ def _write_outputs(results: Results, folder: Path) -> None:
 
     results.to_netcdf(folder / "results.nc")
     results.summary().to_csv(folder / "summary.csv")
-    ax = plot.exhibit5(results)
+    figure = cast("Figure", plot.exhibit5(results).figure)
     try:
-        ax.figure.savefig(folder / CHART, dpi=130, format="png")
+        figure.savefig(folder / CHART, dpi=130, format="png")
     finally:
-        plt.close(ax.figure)
+        plt.close(figure)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -311,7 +314,7 @@ def _calibrate(args: argparse.Namespace) -> int:
              f"{report.draws} draws, seed {report.seed}, sampler {report.sampler}:",
              "# scipy.optimize.least_squares on (simulated - published quantile) / tolerance.",
              "# target, quantile: published -> achieved"]
-    lines += [f"#   {r.target}, p{100 * r.quantile:g}: {r.published:g} -> {r.achieved:.2f}"
+    lines += [f"#   {r.target}, {quantile_label(r.quantile)}: {r.published:g} -> {r.achieved:.2f}"
               for r in report.targets.itertuples()]
     text = "\n".join(lines) + "\n" + tomli_w.dumps({"extends": relative, **values})
     atomic_write(args.out, text.encode())

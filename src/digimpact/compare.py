@@ -8,16 +8,18 @@ scenario with itself gives a difference of exactly zero for every draw.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import xarray as xr
 
 from .engine import simulate
-from .errors import UsageError
-from .results import Results
+from .errors import UsageError, check_choice
+from .options import SamplerName, TargetMetric, positional_deprecated
+from .records import RunSettings
+from .results import Results, quantiles_of
 from .scenario import Scenario, load_scenario
 
 __all__ = ["Comparison", "compare"]
@@ -35,37 +37,60 @@ class Comparison:
         """``b - a`` by draw, sector and year."""
         return self.b.dataset["value"] - self.a.dataset["value"]
 
-    def summary(self, year: int | None = None, quantiles=(0.05, 0.5, 0.95),
-                metric: str = "annual") -> pd.DataFrame:
-        """Per sector, group and in total: quantiles of a, b and b - a, and P(b > a)."""
-        scn = self.a.scenario
-        rows = [("sector", s, (), (s,)) for s in scn.sectors]
-        rows += [("group", g, (g,), ()) for g in scn.groups]
-        rows.append(("total", "total", (), ()))
+    @positional_deprecated("year", "quantiles", "metric")
+    def summary(self, *, year: int | None = None, quantiles: Sequence[float] = (0.05, 0.5, 0.95),
+                metric: TargetMetric = "annual") -> pd.DataFrame:
+        """Quantiles of a, b and b - a, the mean of b - a and P(b > a), for every row of
+        ``a``'s :meth:`Scenario.report_rows` (sectors, groups, targets, total).
+
+        Parameters
+        ----------
+        year : int, optional
+            Year compared (default: ``a``'s target year).
+        quantiles : sequence of float, default: (0.05, 0.5, 0.95)
+            Reported as columns ``a p5``, ``b p5``, ``b-a p5``, ...
+        metric : {"annual", "cumulative"}, default: "annual"
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by ``(level, id)``.
+        """
+        check_choice(metric, TargetMetric, "metric")
         records = []
-        for level, key, groups, sectors in rows:
-            va = self.a.at(self.a.aggregate(groups, sectors), year, metric).values
-            vb = self.b.at(self.b.aggregate(groups, sectors), year, metric).values
-            rec = {"level": level, "id": key}
-            for label, v in (("a", va), ("b", vb), ("b-a", vb - va)):
-                rec.update({f"{label} p{100 * q:g}": float(x)
-                            for q, x in zip(quantiles, np.quantile(v, quantiles), strict=True)})
-            rec["mean b-a"] = float((vb - va).mean())
-            rec["P(b>a)"] = float((vb > va).mean())
-            records.append(rec)
+        for row in self.a.scenario.report_rows():
+            va, vb = (r.metric(metric, groups=row.groups, sectors=row.sectors, year=year).values
+                      for r in (self.a, self.b))
+            records.append({"level": row.level, "id": row.id, **quantiles_of(va, quantiles, "a "),
+                            **quantiles_of(vb, quantiles, "b "),
+                            **quantiles_of(vb - va, quantiles, "b-a "),
+                            "mean b-a": float((vb - va).mean()), "P(b>a)": float((vb > va).mean())})
         return pd.DataFrame(records).set_index(["level", "id"])
 
 
-def compare(a: Scenario | Results | str | Path, b: Scenario | str | Path,
+@positional_deprecated("draws", "seed", "sampler")
+def compare(a: Scenario | Results | str | Path, b: Scenario | str | Path, *,
             draws: int | None = None, seed: int | None = None,
-            sampler: str | None = None) -> Comparison:
+            sampler: SamplerName | None = None) -> Comparison:
     """Simulate ``a`` and ``b`` on common random numbers.
 
-    ``draws``, ``seed`` and ``sampler`` default (when ``None``) to ``a``'s settings and are used
-    for both; ``draws`` below 1 is a :class:`~digimpact.errors.UsageError`. ``a``
-    may also be results already simulated (full outputs): ``b`` is then run with their draws,
-    seed and sampler, so one base serves many variants. The scenarios must have the same
-    sectors and years.
+    Parameters
+    ----------
+    a : Scenario, Results or path
+        The base. Results already simulated (full outputs) are reused: ``b`` is then run with
+        their draws, seed and sampler, so one base serves many variants.
+    b : Scenario or path
+        The variant, with the same sectors and years as ``a``.
+    draws, seed : int, optional
+        For both runs (default: ``a``'s settings); see :meth:`Settings.resolve`.
+    sampler : {"random", "lhs", "sobol"}, optional
+        For both runs (default: ``a``'s).
+
+    Raises
+    ------
+    UsageError
+        For settings out of range, settings given with results for ``a`` (they are the
+        results' own), or scenarios with different sectors or years.
 
     Examples
     --------
@@ -79,19 +104,26 @@ def compare(a: Scenario | Results | str | Path, b: Scenario | str | Path,
     >>> float(row["P(b>a)"])
     0.0
     """
-    done = a if isinstance(a, Results) else None
-    if done is not None:
-        attrs = done.dataset.attrs
-        a, draws, seed, sampler = done.scenario, attrs["draws"], attrs["seed"], attrs["sampler"]
-    a = a if isinstance(a, Scenario) else load_scenario(a)
+    if isinstance(a, Results):
+        given = [name for name, v in (("draws", draws), ("seed", seed), ("sampler", sampler))
+                 if v is not None]
+        if given:
+            raise UsageError(f"a is results already simulated with their own draws, seed and "
+                             f"sampler: leave {', '.join(given)} out, or pass a.scenario to "
+                             "simulate it again")
+        done: Results | None = a
+        attrs = a.dataset.attrs
+        a, settings = a.scenario, RunSettings(attrs["draws"], attrs["seed"], attrs["sampler"])
+    else:
+        done = None
+        a = a if isinstance(a, Scenario) else load_scenario(a)
+        settings = a.settings.resolve(draws=draws, seed=seed, sampler=sampler)
     b = b if isinstance(b, Scenario) else load_scenario(b)
     if list(a.sectors) != list(b.sectors) or list(a.years) != list(b.years):
         raise UsageError("compare needs scenarios with the same sectors and years")
-    if draws is not None and draws < 1:
-        raise UsageError(f"draws must be >= 1, not {draws} (omit it for the scenario's "
-                         f"{a.settings.draws})")
-    settings = a.settings
-    kwargs = {"draws": settings.draws if draws is None else draws,
-              "seed": settings.seed if seed is None else seed,
-              "sampler": settings.sampler if sampler is None else sampler, "progress": False}
-    return Comparison(done or simulate(a, **kwargs), simulate(b, **kwargs))
+
+    def run(scenario: Scenario) -> Results:
+        return simulate(scenario, draws=settings.draws, seed=settings.seed,
+                        sampler=settings.sampler, progress=False)
+
+    return Comparison(done or run(a), run(b))

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import UsageError
+from .options import MetricName
 from .sampled import draws_table
 
 if TYPE_CHECKING:
@@ -137,7 +138,7 @@ def _leaves(tree) -> list[tuple[int, dict[int, tuple[float, float]]]]:
 
 
 def discover(results: Results, *, below: float | None = None, above: float | None = None,
-             output: str = "total", year: int | None = None, metric: str = "annual",
+             output: str = "total", year: int | None = None, metric: MetricName = "annual",
              max_depth: int = 3, min_mass: float = 0.05, min_density: float = 0.5) -> pd.DataFrame:
     """Which inputs, in which ranges, give ``output`` below ``below`` (or above ``above``)?
 

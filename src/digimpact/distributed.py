@@ -16,13 +16,18 @@ from __future__ import annotations
 import atexit
 import itertools
 import os
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from .errors import BackendError, UsageError
+from .options import OutputsName
 from .plan import Job, Plan
+
+if TYPE_CHECKING:
+    from distributed import Client, Future
 
 __all__ = ["connect_timeout", "default_client", "lazy_arrays", "run"]
 
@@ -33,8 +38,9 @@ DEFAULT_TIMEOUT = 10.0
 _DEFAULT: dict[str, Any] = {}
 
 
-def default_client():
-    """A ``LocalCluster`` client with one single-threaded worker per core, made once."""
+def default_client() -> Client:
+    """A ``LocalCluster`` client with one single-threaded worker per core, made once (and
+    closed when the interpreter exits)."""
     if "client" not in _DEFAULT:
         from distributed import Client, LocalCluster
 
@@ -101,7 +107,7 @@ def _probe(address: str, timeout: float) -> None:
                          "not as a dask scheduler")
 
 
-def _connect(address: str, timeout: float | None = None):
+def _connect(address: str, timeout: float | None = None) -> Client:
     """A ``distributed.Client`` of the scheduler at ``address``, or :class:`BackendError`."""
     from distributed import Client
 
@@ -138,7 +144,7 @@ def lazy_arrays(job: Job) -> dict[str, Any]:
     return {key: da.concatenate(parts, axis=0) for key, parts in blocks.items()}
 
 
-def _evaluate(plan: Plan, start: int, stop: int, keep_use_cases: bool, outputs: str,
+def _evaluate(plan: Plan, start: int, stop: int, keep_use_cases: bool, outputs: OutputsName,
               keys: tuple[str, ...]) -> tuple[np.ndarray, ...]:
     out = plan.evaluate(start, stop, keep_use_cases, outputs, keep_inputs="inputs" in keys)
     return tuple(out[k] for k in keys)
@@ -153,7 +159,18 @@ def _lost() -> tuple[type[BaseException], ...]:
     return (CancelledError, KilledWorker, OSError)  # OSError: CommClosedError, TimeoutError
 
 
-def run(jobs: Sequence[Job], client=None) -> list[dict[str, np.ndarray]]:
+@contextmanager
+def _connected(client: Client | str | None) -> Iterator[Client]:
+    """The client to run on: ``client`` itself, a connection to the scheduler at address
+    ``client`` (closed afterwards), or :func:`default_client`."""
+    if isinstance(client, str):
+        with _connect(client) as connection:
+            yield connection
+    else:
+        yield client or default_client()
+
+
+def run(jobs: Sequence[Job], client: Client | str | None = None) -> list[dict[str, np.ndarray]]:
     """Evaluate every chunk of every job as a task and copy each result into preallocated
     arrays as it arrives.
 
@@ -167,51 +184,70 @@ def run(jobs: Sequence[Job], client=None) -> list[dict[str, np.ndarray]]:
     BackendError
         If the scheduler cannot be reached, or a worker or the scheduler is lost mid-run.
     """
-    if isinstance(client, str):
-        with _connect(client) as connected:
-            return run(jobs, connected)
-    client = client or default_client()
-    try:
-        return _gather(jobs, client)
-    except _lost() as exc:
-        raise BackendError(f"the dask cluster failed mid-run ({_one_line(exc)}); the run was "
-                           "abandoned and nothing was returned") from exc
+    with _connected(client) as connection:
+        try:
+            return _gather(jobs, connection)
+        except _lost() as exc:
+            raise BackendError(f"the dask cluster failed mid-run ({_one_line(exc)}); the run was "
+                               "abandoned and nothing was returned") from exc
 
 
-def _gather(jobs: Sequence[Job], client) -> list[dict[str, np.ndarray]]:
+class _Chunk(NamedTuple):
+    """Draws ``start .. stop-1`` of job number ``job``."""
+
+    job: int
+    start: int
+    stop: int
+
+
+class _Submitter:
+    """Submits chunks of ``jobs`` as tasks and tells which chunk a finished future ran.
+
+    Each job's plan is scattered to every worker once, under a key of its own.
+    """
+
+    def __init__(self, client: Client, jobs: Sequence[Job], keys: Sequence[tuple[str, ...]]) -> None:
+        self.client, self.jobs, self.keys = client, jobs, keys
+        self.plans = [client.scatter(job.plan, broadcast=True, hash=False) for job in jobs]
+        self._chunks: dict[object, _Chunk] = {}  # future key -> chunk
+
+    def __call__(self, chunk: _Chunk) -> Future:
+        job = self.jobs[chunk.job]
+        future = self.client.submit(_evaluate, self.plans[chunk.job], chunk.start, chunk.stop,
+                                    job.keep_use_cases, job.outputs, self.keys[chunk.job], pure=False)
+        self._chunks[future.key] = chunk
+        return future
+
+    def chunk_of(self, future: Future) -> _Chunk:
+        """The chunk ``future`` ran (forgotten once asked)."""
+        return self._chunks.pop(future.key)
+
+
+def _gather(jobs: Sequence[Job], client: Client) -> list[dict[str, np.ndarray]]:
     from distributed import as_completed
 
     outs = [{key: np.empty(shape) for key, shape in job.shapes().items()} for job in jobs]
-    plans = [client.scatter(job.plan, broadcast=True, hash=False) for job in jobs]  # own keys
-    todo = ((i, start, stop) for i, job in enumerate(jobs) for start, stop in job.chunks())
-    where: dict[str, tuple[int, int, int]] = {}  # future key -> (job, start, stop)
-
-    def submit(i: int, start: int, stop: int):
-        job = jobs[i]
-        future = client.submit(_evaluate, plans[i], start, stop, job.keep_use_cases, job.outputs,
-                               tuple(outs[i]), pure=False)
-        where[future.key] = (i, start, stop)
-        return future
-
+    submit = _Submitter(client, jobs, [tuple(out) for out in outs])
+    todo = (_Chunk(i, start, stop) for i, job in enumerate(jobs) for start, stop in job.chunks())
     window = 4 * max(1, len(client.scheduler_info()["workers"]))
-    pending = as_completed([submit(*task) for task in itertools.islice(todo, window)])
-    failed: list[tuple[tuple[int, int], Exception]] = []  # ((job, start), error)
+    pending = as_completed([submit(chunk) for chunk in itertools.islice(todo, window)])
+    failed: list[tuple[_Chunk, Exception]] = []
     for future in pending:
-        i, start, stop = where.pop(future.key)
+        chunk = submit.chunk_of(future)
         try:
             blocks = future.result()
         except Exception as exc:
-            failed.append(((i, start), exc))
+            failed.append((chunk, exc))
             continue
         finally:
             future.release()
         if failed:  # draining the chunks in flight: no more are submitted
             continue
-        for key, block in zip(outs[i], blocks, strict=True):
-            outs[i][key][start:stop] = block
+        for key, block in zip(outs[chunk.job], blocks, strict=True):
+            outs[chunk.job][key][chunk.start:chunk.stop] = block
         following = next(todo, None)
         if following is not None:
-            pending.add(submit(*following))
+            pending.add(submit(following))
     if failed:
         # chunks are submitted in order, so every chunk before the first failed one has run:
         # the error raised is the one the local engine raises, whatever the order of completion

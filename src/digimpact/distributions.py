@@ -116,7 +116,10 @@ class Distribution:
 
     def support(self) -> tuple[float, float]:
         """Smallest and largest possible values."""
-        return (self.value, self.value) if self.is_fixed else tuple(map(float, self.frozen.support()))
+        if self.is_fixed:
+            return self.value, self.value
+        low, high = self.frozen.support()
+        return float(low), float(high)
 
     def to_spec(self) -> float | dict[str, Any]:
         """The scenario-file form this parameter was built from."""
@@ -290,9 +293,9 @@ class BatchPPF:
                 entry[1].append(i)
                 entry[2].append(args)
         # per family: rows, shape arguments (n_shapes, rows, 1), loc and scale (rows, 1)
-        self.families = []
-        for family, rows, args in families.values():
-            columns = np.asarray(args, dtype=float).T[:, :, None]
+        self.families: list[tuple[Any, slice | np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        for family, rows, arg_rows in families.values():
+            columns = np.asarray(arg_rows, dtype=float).T[:, :, None]
             self.families.append((family, _rows(rows), columns[:-2], columns[-2], columns[-1]))
 
     def __call__(self, q: np.ndarray) -> np.ndarray:

@@ -8,20 +8,25 @@ so a given seed gives bit-identical results for any chunk size and on either bac
 from __future__ import annotations
 
 import math
-import numbers
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from .errors import ScenarioError, UsageError, did_you_mean
+from .errors import ScenarioError, UsageError, check_choice, check_whole
+from .options import BackendName, OutputsName, SamplerName, positional_deprecated
 from .plan import Job, Plan
+from .records import SEED_LIMIT, RunSettings
 from .results import Results, build_dataset
-from .scenario import SAMPLERS, Scenario, load_scenario
+from .scenario import Scenario, load_scenario
 
-__all__ = ["KEEP_INPUTS_LIMIT", "available_memory", "memory_estimate", "simulate", "simulate_many"]
+if TYPE_CHECKING:
+    from distributed import Client
+
+__all__ = ["KEEP_INPUTS_LIMIT", "SEED_LIMIT", "available_memory", "memory_estimate", "simulate",
+           "simulate_many"]
 
 
 def _progress(total: int, enabled: bool | None, desc: str):
@@ -36,32 +41,11 @@ def _progress(total: int, enabled: bool | None, desc: str):
                     desc=desc, unit="draw", leave=False)
 
 
-OUTPUTS = ("full", "target_year")
-BACKENDS = ("local", "dask")
 GRAPH_BYTES_PER_CHUNK = 2**14
 """Client memory of a chunk in a lazy task graph (10 to 16 KB measured with dask 2026.8)."""
 KEEP_INPUTS_LIMIT = 2**30
 """Most bytes of draws' inputs ``keep_inputs=True`` keeps (draws x uncertain parameters x 8):
 1 GiB, e.g. 268,435 draws of a model with 500 uncertain parameters. Raise it to keep more."""
-SEED_LIMIT = 2**63
-"""Seeds are below this: results store them as 64-bit integers (NetCDF attributes)."""
-
-
-def _choice(name: str, value: object, choices: Sequence[str]) -> None:
-    if value not in choices:
-        hint = did_you_mean(value, choices) if isinstance(value, str) else ""
-        raise UsageError(f"unknown {name} {value!r}{hint}; expected one of {', '.join(choices)}")
-
-
-def _integer(name: str, value: object, low: int, high: int | None = None) -> int:
-    """``value`` as an ``int`` in ``[low, high)``, ``high`` a power of two; integral floats
-    such as ``1e6`` are accepted."""
-    whole = (isinstance(value, numbers.Integral) and not isinstance(value, bool)) or (
-        isinstance(value, float) and value.is_integer())
-    if whole and low <= int(value) and (high is None or int(value) < high):  # type: ignore[call-overload]
-        return int(value)  # type: ignore[call-overload]
-    below = f" and < 2**{high.bit_length() - 1}" if high else ""
-    raise UsageError(f"{name} must be an integer >= {low}{below}, got {value!r}")
 
 
 class _Run(NamedTuple):
@@ -69,31 +53,27 @@ class _Run(NamedTuple):
 
     scenario: Scenario
     job: Job
-    seed: int
-    sampler: str
+    settings: RunSettings
 
 
 def _prepare(scenario: Scenario | str | Path, draws: int | None, seed: int | None,
-             sampler: str | None, chunk_size: int | None, keep_use_cases: bool,
-             outputs: str, keep_inputs: bool = False) -> _Run:
+             sampler: SamplerName | None, chunk_size: int | None, keep_use_cases: bool,
+             outputs: OutputsName, keep_inputs: bool = False) -> _Run:
     """Check the options (the scenario's ``[settings]`` fill those not given) and build the plan."""
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
-    settings = scenario.settings
-    draws = _integer("draws", settings.draws if draws is None else draws, 1)
-    seed = _integer("seed", settings.seed if seed is None else seed, 0, SEED_LIMIT)
-    sampler = settings.sampler if sampler is None else sampler
-    _choice("sampler", sampler, SAMPLERS)
+    settings = scenario.settings.resolve(draws=draws, seed=seed, sampler=sampler)
     try:
-        plan = Plan.build(scenario, draws, seed, sampler)
+        plan = Plan.build(scenario, *settings)
     except ScenarioError:
         raise
     except ValueError as exc:  # what the sampler cannot do, e.g. a Latin hypercube of 2**40 draws
         raise UsageError(str(exc)) from None
-    size = plan.default_chunk() if chunk_size is None else _integer("chunk_size", chunk_size, 1)
+    size = plan.default_chunk() if chunk_size is None else check_whole(chunk_size, "chunk_size", 1)
     if keep_inputs:
-        _check_inputs_size(draws, len(plan.uncertain_rows))
-    return _Run(scenario, Job(plan, draws, size, keep_use_cases, outputs, keep_inputs), seed, sampler)
+        _check_inputs_size(settings.draws, len(plan.uncertain_rows))
+    return _Run(scenario, Job(plan, settings.draws, size, keep_use_cases, outputs, keep_inputs),
+                settings)
 
 
 def _check_inputs_size(draws: int, parameters: int) -> None:
@@ -133,7 +113,7 @@ def _chunk_bytes(job: Job) -> int:
 
 def memory_estimate(scenario: Scenario | str | Path, draws: int | None = None, *,
                     chunk_size: int | None = None, keep_use_cases: bool = False,
-                    outputs: str = "full", keep_inputs: bool = False) -> int:
+                    outputs: OutputsName = "full", keep_inputs: bool = False) -> int:
     """Bytes of memory a run of :func:`simulate` needs (outputs and one chunk's working arrays).
 
     The output arrays take 8 bytes per number: draws x sectors x years with
@@ -152,7 +132,7 @@ def memory_estimate(scenario: Scenario | str | Path, draws: int | None = None, *
     >>> round(memory_estimate(s, 10**12) / 2**40)  # TiB
     240
     """
-    _choice("outputs", outputs, OUTPUTS)
+    check_choice(outputs, OutputsName, "outputs")
     job = _prepare(scenario, draws, 0, "random", chunk_size, keep_use_cases, outputs, keep_inputs).job
     return _output_bytes(job) + _chunk_bytes(job)
 
@@ -212,42 +192,63 @@ def _run_local(job: Job, progress: bool | None, desc: str) -> dict[str, np.ndarr
     return out
 
 
-def simulate(scenario: Scenario | str | Path, draws: int | None = None, seed: int | None = None,
-             sampler: str | None = None, chunk_size: int | None = None,
-             keep_use_cases: bool = False, progress: bool | None = None, outputs: str = "full",
-             backend: str = "local", client=None, lazy: bool = False,
+def _check_backend(backend: BackendName, client: Client | str | None, lazy: bool,
+                   progress: bool | None) -> None:
+    """Refuse options that the chosen backend would ignore."""
+    check_choice(backend, BackendName, "backend")
+    if backend == "local" and (client is not None or lazy):
+        given = [name for name, on in (("client", client is not None), ("lazy=True", lazy)) if on]
+        verb, them = ("apply", "them") if len(given) > 1 else ("applies", "it")
+        raise UsageError(f"{' and '.join(given)} only {verb} to backend='dask': pass backend='dask' "
+                         f"as well, or leave {them} out to run in this process")
+    if backend == "dask" and progress:
+        raise UsageError("progress bars show on the local backend only: with backend='dask' leave "
+                         "progress out and follow the run on the dask dashboard")
+
+
+_OLD_ORDER = ("draws", "seed", "sampler", "chunk_size", "keep_use_cases", "progress", "outputs",
+              "backend", "client", "lazy")
+
+
+@positional_deprecated(*_OLD_ORDER)
+def simulate(scenario: Scenario | str | Path, *, draws: int | None = None, seed: int | None = None,
+             sampler: SamplerName | None = None, chunk_size: int | None = None,
+             keep_use_cases: bool = False, outputs: OutputsName = "full",
+             progress: bool | None = None, backend: BackendName = "local",
+             client: Client | str | None = None, lazy: bool = False,
              keep_inputs: bool = False) -> Results:
     """Run the Monte Carlo simulation of a scenario.
 
     Parameters
     ----------
-    scenario
+    scenario : Scenario or path
         A :class:`Scenario` or the path of a scenario file.
-    draws, seed, sampler
-        Override the scenario's ``[settings]``: ``draws >= 1``, ``0 <= seed < 2**63``;
-        ``sampler`` is ``"random"``, ``"lhs"`` or ``"sobol"``.
-    chunk_size
+    draws, seed : int, optional
+        Override the scenario's ``[settings]``: ``draws >= 1``, ``0 <= seed < 2**63``.
+    sampler : {"random", "lhs", "sobol"}, optional
+        Override the scenario's sampler.
+    chunk_size : int, optional
         Draws evaluated together; memory is bounded by it. Results do not depend on it.
-    keep_use_cases
+    keep_use_cases : bool, default: False
         Also keep each use case's value and adoption (memory grows with draws x use cases).
-    progress
-        Show a progress bar (local backend): ``None`` (default) on a terminal once the run
-        takes a second, ``True`` always, ``False`` never.
-    outputs
+    outputs : {"full", "target_year"}, default: "full"
         ``"full"``: value by draw, sector and year. ``"target_year"``: sector values in the
         target year only, plus the total for every year; memory grows with draws x (sectors +
         years), for runs of millions of draws.
-    backend
-        ``"local"`` (this process) or ``"dask"``: chunks run as tasks on a dask.distributed
-        cluster. Results are bit-identical for the same seed.
-    client
-        With ``backend="dask"``: a ``distributed.Client`` or a scheduler address
-        (``"tcp://host:8786"``); by default a ``LocalCluster`` with one single-threaded
-        worker per core, started once and reused.
-    lazy
+    progress : bool, optional
+        Show a progress bar (local backend only): ``None`` on a terminal once the run takes a
+        second, ``True`` always, ``False`` never.
+    backend : {"local", "dask"}, default: "local"
+        This process, or chunks as tasks on a dask.distributed cluster. Results are
+        bit-identical for the same seed.
+    client : distributed.Client or str, optional
+        With ``backend="dask"``: a client or a scheduler address (``"tcp://host:8786"``); by
+        default a ``LocalCluster`` with one single-threaded worker per core, started once and
+        reused.
+    lazy : bool, default: False
         With ``backend="dask"``: return results backed by dask arrays; summaries then compute
         on the cluster only what they need.
-    keep_inputs
+    keep_inputs : bool, default: False
         Also keep each draw's sampled uncertain parameters, as variable ``inputs`` with dims
         ``(draw, parameter)``: 8 bytes x draws x uncertain parameters (Japan 2030, 20,000
         draws: about 80 MB), refused above :data:`KEEP_INPUTS_LIMIT`. They feed
@@ -262,12 +263,17 @@ def simulate(scenario: Scenario | str | Path, draws: int | None = None, seed: in
     Raises
     ------
     UsageError
-        Before any work, for an option out of range or a run whose :func:`memory_estimate`
+        Before any work, for an option out of range, ``client`` or ``lazy`` without
+        ``backend="dask"``, ``progress=True`` with it, or a run whose :func:`memory_estimate`
         exceeds :func:`available_memory`.
     SimulationError
         If a draw gives a value that is not finite (naming the use case and its parameters).
     BackendError
         With ``backend="dask"``, if the scheduler cannot be reached or the cluster fails.
+
+    See Also
+    --------
+    simulate_many : several scenarios in one go.
 
     Examples
     --------
@@ -276,38 +282,42 @@ def simulate(scenario: Scenario | str | Path, draws: int | None = None, seed: in
     >>> r.dataset["value"].dims
     ('draw', 'sector', 'year')
     """
-    return simulate_many([scenario], backend=backend, client=client, draws=draws, seed=seed,
-                         sampler=sampler, chunk_size=chunk_size, keep_use_cases=keep_use_cases,
-                         outputs=outputs, progress=progress, lazy=lazy, keep_inputs=keep_inputs)[0]
+    return simulate_many([scenario], draws=draws, seed=seed, sampler=sampler, chunk_size=chunk_size,
+                         keep_use_cases=keep_use_cases, outputs=outputs, progress=progress,
+                         backend=backend, client=client, lazy=lazy, keep_inputs=keep_inputs)[0]
 
 
-def simulate_many(scenarios: Iterable[Scenario | str | Path], backend: str = "dask", client=None,
-                  draws: int | None = None, seed: int | None = None, sampler: str | None = None,
+@positional_deprecated("backend", "client", "draws", "seed", "sampler", "chunk_size",
+                       "keep_use_cases", "outputs", "progress", "lazy")
+def simulate_many(scenarios: Iterable[Scenario | str | Path], *, draws: int | None = None,
+                  seed: int | None = None, sampler: SamplerName | None = None,
                   chunk_size: int | None = None, keep_use_cases: bool = False,
-                  outputs: str = "full", progress: bool | None = None,
+                  outputs: OutputsName = "full", progress: bool | None = None,
+                  backend: BackendName = "local", client: Client | str | None = None,
                   lazy: bool = False, keep_inputs: bool = False) -> list[Results]:
     """Simulate several scenarios (variants, designs, calibration trials) in one go.
 
-    With ``backend="dask"`` every chunk of every scenario is submitted to the same cluster at
-    once; the other arguments are those of :func:`simulate` and apply to each scenario. The
-    memory check counts the outputs of all the scenarios, which are held together.
+    The options are those of :func:`simulate`, with the same defaults, and apply to each
+    scenario; ``None`` takes each scenario's own ``[settings]``. With ``backend="dask"``
+    every chunk of every scenario is submitted to the same cluster at once. The default
+    backend is ``"local"``, as for :func:`simulate` (it was ``"dask"`` in digimpact 0.1; the
+    numbers are bit-identical on both). The memory check counts the outputs of all the
+    scenarios, which are held together.
 
     Examples
     --------
     >>> import digimpact
     >>> s = digimpact.load_scenario("scenarios/examples/minimal.toml")
-    >>> a, b = digimpact.simulate_many([s, s.with_overrides({"settings.seed": 3})],
-    ...                                backend="local", draws=100)
+    >>> a, b = digimpact.simulate_many([s, s.with_overrides({"settings.seed": 3})], draws=100)
     >>> a.dataset.attrs["seed"], b.dataset.attrs["seed"]
     (2030, 3)
     """
-    _choice("outputs", outputs, OUTPUTS)
-    _choice("backend", backend, BACKENDS)
+    check_choice(outputs, OutputsName, "outputs")
+    _check_backend(backend, client, lazy, progress)
     runs = [_prepare(s, draws, seed, sampler, chunk_size, keep_use_cases, outputs, keep_inputs)
             for s in scenarios]
     if not runs:
         return []
-    lazy = lazy and backend == "dask"
     _check_memory([r.job for r in runs], lazy)
     if backend == "local":
         outs = [_run_local(r.job, progress, r.scenario.title[:30]) for r in runs]
@@ -316,5 +326,5 @@ def simulate_many(scenarios: Iterable[Scenario | str | Path], backend: str = "da
 
         outs = ([distributed.lazy_arrays(r.job) for r in runs] if lazy
                 else distributed.run([r.job for r in runs], client))
-    return [Results(build_dataset(r.scenario, out, draws=r.job.draws, seed=r.seed, sampler=r.sampler),
-                    r.scenario) for r, out in zip(runs, outs, strict=True)]
+    return [Results(build_dataset(r.scenario, out, r.settings), r.scenario)
+            for r, out in zip(runs, outs, strict=True)]

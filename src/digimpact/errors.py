@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import difflib
+import numbers
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any, get_args
 
 __all__ = ["BackendError", "ResultsError", "ScenarioError", "SimulationError", "UsageError",
-           "did_you_mean"]
+           "check_choice", "check_whole", "did_you_mean"]
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -20,6 +22,59 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """
     match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+def check_choice(value: object, vocabulary: Any, what: str) -> str:
+    """``value`` if it is one of ``vocabulary``, else a :class:`UsageError` saying what is.
+
+    Parameters
+    ----------
+    value
+        The option as given.
+    vocabulary
+        A ``Literal`` alias of :mod:`digimpact.options`, or a sequence of words.
+    what
+        The option's name in the message, e.g. ``"sampler"``.
+
+    Examples
+    --------
+    >>> from digimpact.options import SamplerName
+    >>> check_choice("lhs", SamplerName, "sampler")
+    'lhs'
+    >>> try:
+    ...     check_choice("lsh", SamplerName, "sampler")
+    ... except UsageError as exc:
+    ...     print(exc)
+    unknown sampler 'lsh' (did you mean 'lhs'?); expected one of random, lhs, sobol
+    """
+    words = get_args(vocabulary) or tuple(vocabulary)
+    if value not in words:
+        hint = did_you_mean(value, words) if isinstance(value, str) else ""
+        raise UsageError(f"unknown {what} {value!r}{hint}; expected one of {', '.join(words)}")
+    return str(value)
+
+
+def check_whole(value: object, what: str, low: int, high: int | None = None) -> int:
+    """``value`` as an ``int`` in ``[low, high)`` (``high`` a power of two), else a
+    :class:`UsageError`; integral floats such as ``1e6`` are accepted, booleans are not.
+
+    Examples
+    --------
+    >>> check_whole(1e3, "draws", 1)
+    1000
+    >>> check_whole(-1, "seed", 0, 2**63)
+    Traceback (most recent call last):
+    ...
+    digimpact.errors.UsageError: seed must be an integer >= 0 and < 2**63, got -1
+    """
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        number: int | None = int(value)
+    else:
+        number = int(value) if isinstance(value, float) and value.is_integer() else None
+    if number is not None and low <= number and (high is None or number < high):
+        return number
+    below = f" and < 2**{high.bit_length() - 1}" if high else ""
+    raise UsageError(f"{what} must be an integer >= {low}{below}, got {value!r}")
 
 
 class ScenarioError(ValueError):

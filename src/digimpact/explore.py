@@ -17,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from .options import SamplerName
 from .plan import Plan
+from .records import RunSettings
 from .results import Results, build_dataset
 from .scenario import Scenario, load_scenario
 
@@ -53,13 +55,13 @@ class Explorer:
         The ``ipywidgets.VBox`` that Jupyter displays.
     """
 
-    def __init__(self, scenario: Scenario, draws: int, seed: int, sampler: str) -> None:
+    def __init__(self, scenario: Scenario, settings: RunSettings) -> None:
         import matplotlib.pyplot as plt
 
         w = _widgets()
-        self.scenario, self.seed, self.sampler = scenario, seed, sampler
-        self._plan = Plan.build(scenario, draws, seed, sampler)
-        self._values = self._plan.values(0, draws)  # (parameters, draws), sampled once
+        self.scenario, self._settings = scenario, settings
+        self._plan = Plan.build(scenario, *settings)
+        self._values = self._plan.values(0, settings.draws)  # (parameters, draws), sampled once
         rows = {name: i for i, name in enumerate(self._plan.names)}
         self._driver_rows = {d: rows[f"drivers.{d}.value"] for d in scenario.drivers
                              if f"drivers.{d}.value" in rows}
@@ -95,8 +97,7 @@ class Explorer:
             values[row] *= self.sliders[f"drivers.{d}"].value
         value = self._plan.compute(values)["value"]  # (draws, sectors, years)
         value *= np.array([self.sliders[f"sectors.{s}"].value for s in self.scenario.sectors])[:, None]
-        dataset = build_dataset(self.scenario, {"value": value}, draws=value.shape[0], seed=self.seed,
-                                sampler=self.sampler)
+        dataset = build_dataset(self.scenario, {"value": value}, self._settings)
         return Results(dataset, self.scenario)
 
     def _redraw(self) -> None:
@@ -124,7 +125,7 @@ class Explorer:
 
 
 def explore(scenario: Scenario | str | Path, *, draws: int = 1000, seed: int | None = None,
-            sampler: str | None = None) -> Explorer:
+            sampler: SamplerName | None = None) -> Explorer:
     """An interactive explorer of ``scenario`` in Jupyter (see :class:`Explorer`).
 
     Parameters
@@ -148,6 +149,4 @@ def explore(scenario: Scenario | str | Path, *, draws: int = 1000, seed: int | N
     """
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
-    settings = scenario.settings
-    return Explorer(scenario, draws, settings.seed if seed is None else seed,
-                    settings.sampler if sampler is None else sampler)
+    return Explorer(scenario, scenario.settings.resolve(draws=draws, seed=seed, sampler=sampler))

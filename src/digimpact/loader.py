@@ -42,6 +42,7 @@ class Origins:
         self.default = default
 
     def file_of(self, path: str) -> str | None:
+        """The file that set ``path`` or its nearest recorded parent key, else the default."""
         parts = path.split(".")
         for n in range(len(parts), 0, -1):
             found = self._files.get(".".join(parts[:n]))
@@ -54,9 +55,20 @@ class Origins:
         return path, self.file_of(path)
 
     def update(self, other: Origins) -> None:
+        """Take the origins recorded in ``other`` (its keys win)."""
         self._files.update(other._files)
 
     def record(self, doc: Mapping[str, Any], file: str, prefix: str = "") -> None:
+        """Record ``file`` as the origin of every key path of ``doc`` (tables and array items
+        included), each prefixed by ``prefix``.
+
+        Examples
+        --------
+        >>> o = Origins()
+        >>> o.record({"sectors": {"a": {"growth": 0.01}}, "correlations": [{"rank": 0.3}]}, "x.toml")
+        >>> o.file_of("sectors.a.growth"), o.file_of("correlations[0].rank"), o.file_of("other")
+        ('x.toml', 'x.toml', None)
+        """
         for key, value in doc.items():
             path = f"{prefix}{key}"
             self._files[path] = file

@@ -18,7 +18,7 @@ a fixed order, so a given seed gives bit-identical results for any chunk size.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -28,10 +28,11 @@ from .adoption import CURVES, Curve
 from .correlation import GaussianCopula
 from .distributions import BatchPPF
 from .errors import ScenarioError, SimulationError
+from .options import EffectName, OutputsName
 from .sampling import Sampler, make_sampler
 from .scenario import Scenario
 
-__all__ = ["Job", "Plan", "chunks"]
+__all__ = ["DriverEffect", "Job", "Plan", "chunks"]
 
 CHUNK_ELEMENTS = 2**22
 """Default chunk: about this many use-case-year values."""
@@ -41,83 +42,132 @@ BLOCK_ELEMENTS = 2**16
 
 @dataclass(frozen=True)
 class _CurveGroup:
+    """The use cases evaluated by one call of a curve: one kind (and, for ``table``, one
+    table of points)."""
+
     curve: Curve
     positions: np.ndarray  # use-case positions of this kind
     rows: dict[str, np.ndarray]  # parameter name -> rows in the values array
-    points: Any
+    points: Mapping[int, float] | None
+
+
+class DriverEffect(NamedTuple):
+    """A driver's draws (``row`` of the values array) and the use cases they scale
+    (``positions``)."""
+
+    row: int
+    positions: np.ndarray
+
+
+class _Layout:
+    """Where each parameter and each use case sits in a plan's arrays.
+
+    Every index map of a :class:`Plan` is built from these two orders, so that they agree:
+    ``names`` orders the rows of a values array ``(len(names), n)`` (rows grouped by
+    distribution family, so that each family's quantile function reads and writes one slice),
+    and ``use_cases`` (scenario order) orders every use-case axis.
+    """
+
+    def __init__(self, scenario: Scenario) -> None:
+        params = scenario.parameters()
+        self.params = params
+        self.names = sorted(params, key=lambda n: (params[n].family, n))
+        self._row = {n: i for i, n in enumerate(self.names)}
+        self.use_cases = list(scenario.use_cases)
+
+    def rows(self, names: Iterable[str]) -> np.ndarray:
+        """Rows of the values array holding the parameters ``names``."""
+        return np.array([self._row[n] for n in names], dtype=int)
+
+    def use_case_rows(self, positions: Iterable[int], parameter: str) -> np.ndarray:
+        """Rows of ``parameter`` (e.g. ``potential``, ``adoption.midpoint``) of the use cases
+        at ``positions``."""
+        return self.rows(f"use_cases.{self.use_cases[i]}.{parameter}" for i in positions)
 
 
 @dataclass(frozen=True)
 class Plan:
-    """Everything the chunk evaluation needs, precomputed once per run (picklable)."""
+    """Everything the chunk evaluation needs, precomputed once per run (picklable).
 
-    names: list[str]
-    ppf: BatchPPF
-    uncertain: list[str]
-    uncertain_rows: np.ndarray
+    Rows index the values array, whose rows are the parameters ``names``; positions index
+    the use cases ``use_cases``; sector indices index ``sectors`` (see :meth:`build`).
+    """
+
+    names: list[str]  # parameter of each row of a values array
+    ppf: BatchPPF  # quantile functions of every row
+    uncertain_rows: np.ndarray  # rows of the uncertain parameters, in name order (the sampler's)
     sampler: Sampler
     years: np.ndarray
-    target_index: int
+    target_index: int  # position of the target year in ``years``
     base: np.ndarray  # (S, Y) base measure x potential_scale
     sector_of: np.ndarray  # (U,) sector index of each use case
-    potential_rows: np.ndarray  # (U,)
+    potential_rows: np.ndarray  # (U,) row of each use case's potential
     groups: list[_CurveGroup]
-    effects: dict[str, list[tuple[int, np.ndarray]]]  # effect -> [(driver row, positions)]
+    effects: dict[EffectName, list[DriverEffect]]
     copula: GaussianCopula
     use_cases: list[str]  # (U,) ids, for messages
     sectors: list[str]  # (S,) ids, for messages
 
     @classmethod
     def build(cls, scenario: Scenario, draws: int, seed: int, sampler: str) -> Plan:
-        params = scenario.parameters()
-        # rows grouped by distribution family, so that each family's quantile function reads
-        # and writes one slice; the uncertain parameters stay in name order
-        names = sorted(params, key=lambda n: (params[n].family, n))
-        row = {n: i for i, n in enumerate(names)}
-        uncertain = sorted(n for n in names if not params[n].is_fixed)
-        uc_ids = list(scenario.use_cases)
+        """Compile ``scenario`` into arrays for a run of ``draws`` draws from root ``seed``
+        with the sampler called ``sampler``.
+
+        Raises
+        ------
+        ScenarioError
+            If the scenario's correlations cannot be imposed.
+        ValueError
+            If the sampler cannot make ``draws`` draws.
+        """
+        layout = _Layout(scenario)
+        uncertain = sorted(n for n in layout.names if not layout.params[n].is_fixed)
         sectors = list(scenario.sectors)
+        ucs = list(scenario.use_cases.values())
         measure = scenario.meta.base_measure
         base = np.array([[s.base(measure, y) * s.potential_scale for y in scenario.years]
                          for s in scenario.sectors.values()])
         members: dict[tuple[str, Any], list[int]] = {}
-        for i, u in enumerate(scenario.use_cases.values()):  # one group per kind (and table)
+        for i, u in enumerate(ucs):  # one group per kind (and table)
             pts = tuple(sorted(u.adoption.points.items())) if u.adoption.points else None
             members.setdefault((u.adoption.kind, pts), []).append(i)
-        groups = [cls._group(CURVES[kind], idx, uc_ids, row, dict(pts) if pts else None)
+        groups = [_CurveGroup(CURVES[kind], np.array(idx),
+                              {p: layout.use_case_rows(idx, f"adoption.{p}") for p in CURVES[kind].domains},
+                              dict(pts) if pts else None)
                   for (kind, pts), idx in members.items()]
-        effects: dict[str, list[tuple[int, np.ndarray]]] = {}
+        effects: dict[EffectName, list[DriverEffect]] = {}
         for d in scenario.drivers.values():
-            users = np.array([i for i, u in enumerate(scenario.use_cases.values()) if d.id in u.drivers],
-                             dtype=int)
+            users = np.array([i for i, u in enumerate(ucs) if d.id in u.drivers], dtype=int)
             if users.size:
-                effects.setdefault(d.acts_on, []).append((row[f"drivers.{d.id}.value"], users))
+                row = int(layout.rows([f"drivers.{d.id}.value"])[0])
+                effects.setdefault(d.acts_on, []).append(DriverEffect(row, users))
         pairs = {c.params: c.rank for c in scenario.correlations}
         try:
             copula = GaussianCopula(uncertain, pairs)
         except ValueError as exc:
             raise ScenarioError(str(exc), "correlations", scenario.file) from None
-        return cls(names=names, ppf=BatchPPF([params[n] for n in names]), uncertain=uncertain,
-                   uncertain_rows=np.array([row[n] for n in uncertain], dtype=int),
+        return cls(names=layout.names, ppf=BatchPPF([layout.params[n] for n in layout.names]),
+                   uncertain_rows=layout.rows(uncertain),
                    sampler=make_sampler(sampler, uncertain, seed, draws),
                    years=np.array(list(scenario.years), dtype=float),
                    target_index=list(scenario.years).index(scenario.meta.target_year), base=base,
-                   sector_of=np.array([sectors.index(u.sector) for u in scenario.use_cases.values()]),
-                   potential_rows=np.array([row[f"use_cases.{u}.potential"] for u in uc_ids]),
-                   groups=groups, effects=effects, copula=copula, use_cases=uc_ids, sectors=sectors)
+                   sector_of=np.array([sectors.index(u.sector) for u in ucs]),
+                   potential_rows=layout.use_case_rows(range(len(ucs)), "potential"),
+                   groups=groups, effects=effects, copula=copula, use_cases=layout.use_cases,
+                   sectors=sectors)
 
-    @staticmethod
-    def _group(curve: Curve, members: list[int], uc_ids: list[str], row: dict[str, int],
-               points: Any) -> _CurveGroup:
-        rows = {p: np.array([row[f"use_cases.{uc_ids[m]}.adoption.{p}"] for m in members])
-                for p in curve.domains}
-        return _CurveGroup(curve, np.array(members), rows, points)
+    @property
+    def uncertain(self) -> list[str]:
+        """The uncertain parameters in name order: the sampler's rows."""
+        return [self.names[r] for r in self.uncertain_rows]
 
     @property
     def n_use_cases(self) -> int:
+        """The number of use cases ``U``."""
         return len(self.sector_of)
 
     def default_chunk(self) -> int:
+        """Draws per chunk: about ``CHUNK_ELEMENTS`` use-case-year values, 64 to 2**20."""
         return int(np.clip(CHUNK_ELEMENTS // max(1, self.n_use_cases * len(self.years)), 64, 2**20))
 
     def values(self, start: int, stop: int) -> np.ndarray:
@@ -136,12 +186,12 @@ class Plan:
         if kind not in self.effects:
             return None
         out = np.ones((self.n_use_cases, values.shape[1]))
-        for driver_row, users in self.effects[kind]:
-            out[users] *= values[driver_row]
+        for effect in self.effects[kind]:
+            out[effect.positions] *= values[effect.row]
         return out
 
     def evaluate(self, start: int, stop: int, keep_use_cases: bool = False,
-                 outputs: str = "full", keep_inputs: bool = False) -> dict[str, np.ndarray]:
+                 outputs: OutputsName = "full", keep_inputs: bool = False) -> dict[str, np.ndarray]:
         """Sample and evaluate draws ``start .. stop-1`` (see :meth:`compute`).
 
         With ``outputs="target_year"`` only the target year's sector values ``(n, S, 1)`` and
@@ -170,11 +220,12 @@ class Plan:
                     raise _nonfinite_error(self, values[:, draw:draw + 1], start + draw)
         return out
 
-    def shapes(self, keep_use_cases: bool, outputs: str,
+    def shapes(self, keep_use_cases: bool, outputs: OutputsName,
                keep_inputs: bool = False) -> dict[str, tuple[int, ...]]:
         """Shape of each output array per draw (what :meth:`evaluate` returns after ``n``)."""
-        n_s, n_u, n_y = self.base.shape[0], self.n_use_cases, len(self.years)
-        out = {"value": (n_s, n_y)} if outputs == "full" else {"value": (n_s, 1), "total": (n_y,)}
+        n_s, n_u, n_y = int(self.base.shape[0]), self.n_use_cases, len(self.years)
+        out: dict[str, tuple[int, ...]] = (
+            {"value": (n_s, n_y)} if outputs == "full" else {"value": (n_s, 1), "total": (n_y,)})
         if keep_use_cases:
             out.update(use_case_value=(n_u, n_y), adoption=(n_u, n_y))
         if keep_inputs:
@@ -226,6 +277,9 @@ class Plan:
         adoption is kept it is evaluated a second time, unfolded, and the value stays the same
         bits whether or not use cases are kept.
         """
+        # Folding relies on Curve.level: curve(t, level=w * c) == w * curve(t, level=c) for
+        # every curve kind (up to rounding; tests/test_adoption.py checks it). A ceiling driver
+        # caps ceiling x adoption at 1, and the weight must stay outside that cap: no folding.
         if ceiling is None:
             block = self._adoption(g, members, values, speed, None, weight)
             return block, self._adoption(g, members, values, speed, None) if keep_adoption else None
@@ -244,8 +298,8 @@ class Plan:
         if speed is not None:  # the clock runs `speed` times faster from the first year
             t = speed[positions][..., None] * (years - years[0])
             t += years[0]
-        kwargs = {p: values[rows[members]] for p, rows in g.rows.items()}
-        if weight is not None:
+        kwargs: dict[str, Any] = {p: values[rows[members]] for p, rows in g.rows.items()}
+        if weight is not None:  # the fold: valid because the curve is proportional to its level
             kwargs[g.curve.level] *= weight
         if g.points is not None:
             kwargs["points"] = g.points
@@ -263,7 +317,7 @@ class Job(NamedTuple):
     draws: int
     size: int
     keep_use_cases: bool
-    outputs: str
+    outputs: OutputsName
     keep_inputs: bool = False
 
     def shapes(self) -> dict[str, tuple[int, ...]]:
@@ -272,9 +326,11 @@ class Job(NamedTuple):
                 self.plan.shapes(self.keep_use_cases, self.outputs, self.keep_inputs).items()}
 
     def chunks(self) -> Iterator[tuple[int, int]]:
+        """``(start, stop)`` of each chunk of the run."""
         return chunks(self.draws, self.size)
 
     def evaluate(self, start: int, stop: int) -> dict[str, np.ndarray]:
+        """The outputs of draws ``start .. stop-1`` (see :meth:`Plan.evaluate`)."""
         return self.plan.evaluate(start, stop, self.keep_use_cases, self.outputs, self.keep_inputs)
 
 
@@ -305,7 +361,7 @@ def _nonfinite_error(plan: Plan, values: np.ndarray, draw: int) -> SimulationErr
         what = f"is the largest term ({uc[u, y]:g}) of a sum that overflows"
     uid, sector = plan.use_cases[u], plan.sectors[plan.sector_of[u]]
     rows = [i for i, n in enumerate(plan.names) if n.startswith(f"use_cases.{uid}.")]
-    rows += [r for effect in plan.effects.values() for r, users in effect if u in users]
+    rows += [e.row for effects in plan.effects.values() for e in effects if u in e.positions]
     rows.sort(key=plan.names.__getitem__)
     params = ", ".join(f"{plan.names[r]}={values[r, 0]:g}" for r in rows)
     return SimulationError(

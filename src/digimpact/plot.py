@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import numpy as np
 
@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
 
+    from .options import MetricName
+    from .records import Target
     from .results import Results
     from .scenario import Scenario
 
@@ -31,13 +33,22 @@ def _axes(ax: Axes | None, size: tuple[float, float]) -> Axes:
     return ax
 
 
-def _series_style(i: int) -> dict[str, str]:
-    """Colour and line style of the ``i``-th of many series: the ten colours of matplotlib's
-    ``tab10``, solid, then dashed, then dotted (30 distinct series)."""
-    import matplotlib
+class _Style(NamedTuple):
+    """Colour and line style of one series."""
 
-    colours = matplotlib.colormaps["tab10"].colors
-    return {"color": matplotlib.colors.to_hex(colours[i % 10]), "ls": ("-", "--", ":")[i // 10 % 3]}
+    color: str
+    ls: str
+
+
+def _series_style(i: int) -> _Style:
+    """Colour and line style of the ``i``-th of many series: the ten colours of matplotlib's
+    ``tab10`` cycle, solid, then dashed, then dotted (30 distinct series)."""
+    from matplotlib import colors
+
+    return _Style(colors.to_hex(f"tab:{_TAB10[i % 10]}"), ("-", "--", ":")[i // 10 % 3])
+
+
+_TAB10 = ("blue", "orange", "green", "red", "purple", "brown", "pink", "gray", "olive", "cyan")
 
 
 def _legend_outside(ax: Axes) -> None:
@@ -45,29 +56,35 @@ def _legend_outside(ax: Axes) -> None:
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
 
 
-def _aggregates(results: Results) -> list[tuple[str, str, tuple[str, ...], object]]:
-    """Rows of the chart: each group's sectors followed by the subtotals they complete
-    (group, cumulative groups, targets; one row per distinct set of sectors), total last."""
-    scn = results.scenario
-    candidates = [(f"{g} (group)", tuple(scn.sectors_in((g,))), None) for g in scn.groups]
-    candidates += [(" + ".join(scn.groups[:n]), tuple(scn.sectors_in(scn.groups[:n])), None)
-                   for n in range(2, len(scn.groups))]
-    candidates += [(t.name, tuple(scn.sectors_in(t.groups, t.sectors)), t)
-                   for t in scn.targets.values()]
-    candidates.append(("Total", tuple(scn.sectors), None))
-    chosen: dict[frozenset[str], tuple[str, tuple[str, ...], object]] = {}
-    for label, ids, target in candidates:  # same sectors: one row, the target's if any
+class _ChartRow(NamedTuple):
+    """A row of the Exhibit 5 chart: a sector (grey) or an aggregate of sectors (blue)."""
+
+    kind: Literal["sector", "aggregate"]
+    label: str
+    sectors: tuple[str, ...]
+    target: Target | None
+
+
+def _chart_rows(scenario: Scenario) -> list[_ChartRow]:
+    """Each group's sectors, each followed by the aggregates they complete, from
+    :meth:`Scenario.report_rows`: one row per distinct set of sectors (a target's if any
+    target adds up that set), the total last."""
+    chosen: dict[frozenset[str], _ChartRow] = {}
+    for row in scenario.report_rows():
+        if row.level == "sector":
+            continue
+        label = {"group": f"{row.label} (group)", "total": "Total"}.get(row.level, row.label)
+        ids = tuple(scenario.sectors_in(row.groups, row.sectors) or scenario.sectors)  # total: all
         key = frozenset(ids)
-        if key not in chosen or (target is not None and chosen[key][2] is None):
-            chosen[key] = (label, ids, target)
-    rows: list[tuple[str, str, tuple[str, ...], object]] = []
+        if key not in chosen or (row.target is not None and chosen[key].target is None):
+            chosen[key] = _ChartRow("aggregate", label, ids, row.target)
+    rows: list[_ChartRow] = []
     seen: set[str] = set()
-    for g in scn.groups:
-        members = scn.sectors_in((g,))
-        rows += [("sector", scn.sectors[s].name, (s,), None) for s in members]
+    for g in scenario.groups:
+        members = scenario.sectors_in((g,))
+        rows += [_ChartRow("sector", scenario.sectors[s].name, (s,), None) for s in members]
         seen.update(members)
-        for key in [k for k in chosen if k <= seen]:
-            rows.append(("aggregate", *chosen.pop(key)))
+        rows += [chosen.pop(key) for key in [k for k in chosen if k <= seen]]
     return rows
 
 
@@ -89,12 +106,12 @@ def exhibit5(results: Results, ax: Axes | None = None, year: int | None = None,
     >>> len(ax.get_yticks()) >= 4
     True
     """
-    rows = _aggregates(results)
+    rows = _chart_rows(results.scenario)
     ax = _axes(ax, (9, 0.38 * len(rows) + 1.5))
     year = results.scenario.meta.target_year if year is None else year
     labels = []
     for i, (kind, label, ids, target) in enumerate(rows):
-        v = results.at(results.aggregate(sectors=ids), year).values
+        v = results.metric(sectors=ids, year=year).values
         lo, med, hi = np.quantile(v, [quantiles[0], 0.5, quantiles[1]])
         colour = _BLUE if kind == "aggregate" else _GREY
         ax.barh(i, hi - lo, left=lo, height=0.55, color=colour, alpha=0.85)
@@ -104,7 +121,7 @@ def exhibit5(results: Results, ax: Axes | None = None, year: int | None = None,
             for _, _, published in target.bounds():
                 ax.plot(published, i + 0.38, marker="v", color=_RED, ms=7, ls="none")
         labels.append(label)
-    if any(row[3] is not None for row in rows):
+    if any(row.target is not None for row in rows):
         ax.plot([], [], marker="v", color=_RED, ls="none", label=_published_label(results.scenario))
     ax.barh([], [], color=_BLUE, label=f"simulated {100 * quantiles[0]:g}-{100 * quantiles[1]:g}%")
     ax.set_xlim(0, ax.get_xlim()[1] * 1.12)  # room for the range labels
@@ -165,8 +182,8 @@ def adoption(source: Results | Scenario, sectors: Sequence[str] | None = None,
                  * weights[None, :, None]).sum("use_case") / weights.sum()
         lo, med, hi = np.quantile(share.values, [band[0], 0.5, band[1]], axis=0)
         style = _series_style(i)
-        ax.plot(ds["year"], med, label=scn.sectors[sid].name, **style)
-        ax.fill_between(ds["year"], lo, hi, color=style["color"], alpha=0.15)
+        ax.plot(ds["year"], med, label=scn.sectors[sid].name, color=style.color, ls=style.ls)
+        ax.fill_between(ds["year"], lo, hi, color=style.color, alpha=0.15)
     ax.set_ylim(0, 1)
     ax.set_ylabel("adoption (share of potential captured)")
     ax.set_xlabel("year")
@@ -228,7 +245,7 @@ def distribution(results: Results, groups: Sequence[str] = (), ax: Axes | None =
     """
     ax = _axes(ax, (7, 4))
     scn = results.scenario
-    values = results.at(results.aggregate(groups), year).values
+    values = results.metric(groups=groups, year=year).values
     ax.hist(values, bins=bins, color=_GREY, density=True)
     for q in np.quantile(values, [0.05, 0.95]):
         ax.axvline(q, color=_BLUE, lw=1.5)
@@ -246,10 +263,14 @@ def distribution(results: Results, groups: Sequence[str] = (), ax: Axes | None =
     return ax
 
 
-def _ranked_bars(ax: Axes, labels: Sequence[str]) -> None:
-    ax.set_yticks(range(len(labels)), labels)
+def _ranked(table: pd.DataFrame, ax: Axes | None, top: int) -> tuple[pd.DataFrame, Axes, np.ndarray]:
+    """The first ``top`` rows of a ranked table, axes sized for them, and their bar positions."""
+    t = table.head(top)
+    ax = _axes(ax, (8, 0.35 * len(t) + 1.5))
+    ax.set_yticks(range(len(t)), list(t.index))
     ax.invert_yaxis()
     ax.grid(axis="x", alpha=0.3)
+    return t, ax, np.arange(len(t))
 
 
 def sensitivity(table: pd.DataFrame, ax: Axes | None = None, top: int = 15) -> Axes:
@@ -265,12 +286,9 @@ def sensitivity(table: pd.DataFrame, ax: Axes | None = None, top: int = 15) -> A
     >>> len(digimpact.plot.sensitivity(s).get_yticks()) == len(s)
     True
     """
-    t = table.head(top)
-    ax = _axes(ax, (8, 0.35 * len(t) + 1.5))
-    y = np.arange(len(t))
+    t, ax, y = _ranked(table, ax, top)
     ax.barh(y - 0.2, t["ST"], height=0.4, xerr=t["ST_conf"], color=_BLUE, label="total (ST)")
     ax.barh(y + 0.2, t["S1"], height=0.4, xerr=t["S1_conf"], color=_GREY, label="first order (S1)")
-    _ranked_bars(ax, list(t.index))
     a = table.attrs
     ax.set_xlabel(f"share of the variance of {a.get('output', 'the output')} in {a.get('year', '')}")
     ax.legend(fontsize=8)
@@ -285,19 +303,17 @@ def tornado(table: pd.DataFrame, ax: Axes | None = None, top: int = 15) -> Axes:
     Examples
     --------
     >>> import matplotlib; matplotlib.use("Agg")
-    >>> import digimpact, digimpact.plot
-    >>> t = digimpact.sensitivity("scenarios/examples/minimal.toml", method="tornado")
-    >>> len(digimpact.plot.tornado(t).patches) == 2 * len(t)
-    True
+    >>> from digimpact import load_scenario, plot, sensitivity
+    >>> swings = sensitivity(load_scenario("scenarios/examples/minimal.toml"), method="tornado")
+    >>> ax = plot.tornado(swings, top=3)  # two bars a row
+    >>> len(ax.patches), len(ax.get_yticks())
+    (6, 3)
     """
-    t = table.head(top)
-    ax = _axes(ax, (8, 0.35 * len(t) + 1.5))
+    t, ax, y = _ranked(table, ax, top)
     base = float(t["base"].iloc[0])
-    y = np.arange(len(t))
     ax.barh(y, t["low"] - base, left=base, color=_GREY, label="group at its 5th percentile")
     ax.barh(y, t["high"] - base, left=base, color=_BLUE, label="group at its 95th percentile")
     ax.axvline(base, color="black", lw=1)
-    _ranked_bars(ax, list(t.index))
     a = table.attrs
     ax.set_xlabel(f"{a.get('output', 'output')} in {a.get('year', '')} ({a.get('unit', '')}); "
                   "others at their median")
@@ -305,8 +321,8 @@ def tornado(table: pd.DataFrame, ax: Axes | None = None, top: int = 15) -> Axes:
     return ax
 
 
-def scatter(results: Results, input: str, output: str = "total", ax: Axes | None = None,
-            year: int | None = None, metric: str = "annual") -> Axes:
+def scatter(results: Results, input: str, output: str = "total", *, ax: Axes | None = None,
+            year: int | None = None, metric: MetricName = "annual") -> Axes:
     """Each draw's sampled ``input`` against ``output``, with their Spearman rank correlation.
 
     ``results`` must keep the draws' inputs (``simulate(..., keep_inputs=True)``); ``input``

@@ -8,16 +8,28 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple, cast
 
 from .adoption import CURVES, Curve
 from .distributions import Distribution
+from .errors import check_choice, check_whole
+from .options import (
+    BaseMeasure,
+    EffectName,
+    PriceBasis,
+    ReportMetric,
+    RowLevel,
+    SamplerName,
+    TargetMetric,
+    reported,
+)
 
-__all__ = ["EFFECTS", "METRICS", "SAMPLERS", "Adoption", "Correlation", "Driver", "Meta", "Model",
+__all__ = ["SEED_LIMIT", "Adoption", "Correlation", "Driver", "Meta", "Model", "ReportRow", "RunSettings",
            "Sector", "Settings", "Target", "UseCase", "parameters"]
 
-SAMPLERS = ("random", "lhs", "sobol")
-METRICS = ("annual", "cumulative")
-EFFECTS = ("speed", "ceiling", "value")
+SEED_LIMIT = 2**63
+"""Seeds are below this: results store them as 64-bit integers (NetCDF attributes)."""
+
 
 @dataclass(frozen=True)
 class Meta:
@@ -28,10 +40,10 @@ class Meta:
     unit: str
     base_year: int
     horizon: tuple[int, int]
-    price_basis: str
-    metric: str
+    price_basis: PriceBasis
+    metric: ReportMetric
     target_year: int
-    base_measure: str
+    base_measure: BaseMeasure
 
     @property
     def years(self) -> range:
@@ -39,9 +51,9 @@ class Meta:
         return range(self.horizon[0], self.horizon[1] + 1)
 
     @property
-    def metrics(self) -> tuple[str, ...]:
+    def metrics(self) -> tuple[TargetMetric, ...]:
         """The metrics reported: ``("annual",)``, ``("cumulative",)`` or both."""
-        return METRICS if self.metric == "both" else (self.metric,)
+        return reported(self.metric)
 
 
 @dataclass(frozen=True)
@@ -59,9 +71,17 @@ class Sector:
     source: str
     note: str
 
-    def base(self, measure: str, year: int) -> float:
-        """Baseline ``measure`` (``value_added`` or ``gross_output``) grown to ``year``."""
+    def base(self, measure: BaseMeasure, year: int) -> float:
+        """Baseline ``measure`` (``value_added`` or ``gross_output``) grown to ``year``.
+
+        Raises
+        ------
+        ValueError
+            For ``gross_output`` of a sector that gives none.
+        """
         level = self.value_added if measure == "value_added" else self.gross_output
+        if level is None:
+            raise ValueError(f"sector {self.id!r} has no {measure}")
         return float(level) * (1.0 + self.growth) ** (year - self.year)
 
 
@@ -75,6 +95,7 @@ class Adoption:
 
     @property
     def curve(self) -> Curve:
+        """The curve of :data:`digimpact.adoption.CURVES` named by ``kind``."""
         return CURVES[self.kind]
 
 
@@ -106,7 +127,7 @@ class Driver:
     id: str
     name: str
     value: Distribution
-    acts_on: str
+    acts_on: EffectName
     source: str
     note: str
 
@@ -120,7 +141,7 @@ class Target:
     groups: tuple[str, ...]
     sectors: tuple[str, ...]
     year: int
-    metric: str
+    metric: TargetMetric
     low: float | None
     high: float | None
     quantiles: tuple[float, float]
@@ -141,13 +162,63 @@ class Correlation:
     rank: float
 
 
+class ReportRow(NamedTuple):
+    """A row of a report: what it adds up (``groups`` and ``sectors``; both empty for the
+    total) and, for a target row, the target (see
+    :meth:`digimpact.Scenario.report_rows`)."""
+
+    level: RowLevel
+    id: str
+    label: str
+    groups: tuple[str, ...]
+    sectors: tuple[str, ...]
+    target: Target | None
+
+
+class RunSettings(NamedTuple):
+    """The settings of one run, checked: what :meth:`Settings.resolve` returns."""
+
+    draws: int
+    seed: int
+    sampler: SamplerName
+
+
 @dataclass(frozen=True)
 class Settings:
     """Run defaults: number of draws, root seed, sampler."""
 
     draws: int
     seed: int
-    sampler: str
+    sampler: SamplerName
+
+    def resolve(self, *, draws: int | None = None, seed: int | None = None,
+                sampler: SamplerName | None = None) -> RunSettings:
+        """The settings of a run: each option given, else this default (``None`` means the
+        default; ``0`` does not).
+
+        Parameters
+        ----------
+        draws : int, optional
+            At least 1; integral floats such as ``1e6`` are accepted.
+        seed : int, optional
+            ``0 <= seed < 2**63``.
+        sampler : {"random", "lhs", "sobol"}, optional
+
+        Raises
+        ------
+        UsageError
+            For a value out of range or an unknown sampler, saying what is expected.
+
+        Examples
+        --------
+        >>> Settings(draws=1000, seed=7, sampler="lhs").resolve(draws=1e4, seed=0)
+        RunSettings(draws=10000, seed=0, sampler='lhs')
+        """
+        return RunSettings(
+            draws=check_whole(self.draws if draws is None else draws, "draws", 1),
+            seed=check_whole(self.seed if seed is None else seed, "seed", 0, SEED_LIMIT),
+            sampler=cast(SamplerName, check_choice(self.sampler if sampler is None else sampler,
+                                                   SamplerName, "sampler")))
 
 
 @dataclass(frozen=True, eq=False)

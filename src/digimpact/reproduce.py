@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .options import OutputsName
 from .results import Results, open_results
 
 __all__ = ["Reproduction", "reproduce"]
@@ -70,7 +71,7 @@ class Reproduction:
         return "\n".join(lines)
 
 
-def _outputs(results: Results) -> str:
+def _outputs(results: Results) -> OutputsName:
     return "target_year" if "total" in results.dataset else "full"
 
 

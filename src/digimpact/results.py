@@ -12,14 +12,38 @@ import pandas as pd
 import xarray as xr
 
 from .atomic import atomic_write
-from .errors import ResultsError, ScenarioError, UsageError
+from .errors import ResultsError, ScenarioError, UsageError, check_choice
+from .options import MetricName, ReportMetric, positional_deprecated, reported
+from .records import RunSettings
 
 if TYPE_CHECKING:
     from .scenario import Scenario
 
-__all__ = ["METRICS", "Results", "build_dataset", "open_results", "year_in_horizon"]
+__all__ = ["Results", "build_dataset", "open_results", "quantile_label", "quantiles_of",
+           "year_in_horizon"]
 
-METRICS = ("annual", "cumulative", "npv", "share_of_gdp")
+
+def quantile_label(q: float) -> str:
+    """The column name of quantile ``q``: ``"p"`` and the percentage.
+
+    Examples
+    --------
+    >>> quantile_label(0.05), quantile_label(0.5), quantile_label(0.975)
+    ('p5', 'p50', 'p97.5')
+    """
+    return f"p{100 * q:g}"
+
+
+def quantiles_of(values: np.ndarray, quantiles: Sequence[float], prefix: str = "") -> dict[str, float]:
+    """``{prefix + quantile_label(q): quantile q of values}`` for each of ``quantiles``.
+
+    Examples
+    --------
+    >>> quantiles_of(np.arange(101.0), [0.05, 0.5], prefix="b ")
+    {'b p5': 5.0, 'b p50': 50.0}
+    """
+    qs = np.quantile(values, quantiles)
+    return {f"{prefix}{quantile_label(q)}": float(x) for q, x in zip(quantiles, qs, strict=True)}
 
 
 def year_in_horizon(scenario: Scenario, year: int | None, what: str = "year") -> int:
@@ -55,27 +79,30 @@ def _version() -> str:
     return __version__
 
 
-def build_dataset(scenario: Scenario, arrays: Mapping[str, np.ndarray], draws: int, seed: int,
-                  sampler: str) -> xr.Dataset:
+def build_dataset(scenario: Scenario, arrays: Mapping[str, np.ndarray],
+                  settings: RunSettings) -> xr.Dataset:
     """Label engine output: dims ``draw``, ``sector``, ``year`` (and ``use_case``,
-    ``parameter``)."""
+    ``parameter``), with the run's ``settings`` and the scenario as provenance in the
+    attributes."""
+    draws, seed, sampler = settings
     meta = scenario.meta
     sectors = list(scenario.sectors.values())
     ucs = list(scenario.use_cases.values())
     unit = meta.unit
-    coords: dict[str, object] = {
+    coords: dict[str, Any] = {
         "draw": np.arange(draws),
         "sector": [s.id for s in sectors],
         "year": np.array(list(meta.years)),
         "sector_name": ("sector", [s.name for s in sectors]),
         "group": ("sector", [s.group for s in sectors]),
     }
-    value_attrs = {"units": unit, "long_name": "annual value added by the use cases"}
+    value_attrs: dict[str, Any] = {"units": unit, "long_name": "annual value added by the use cases"}
+    value: tuple[Any, ...]
     if "total" in arrays:  # outputs="target_year": sectors in the target year, total every year
         value = (("draw", "sector"), arrays["value"][..., 0], {**value_attrs, "year": meta.target_year})
     else:
         value = (("draw", "sector", "year"), arrays["value"], value_attrs)
-    data_vars: dict[str, object] = {
+    data_vars: dict[str, Any] = {
         "value": value,
         "baseline": (("sector", "year"),
                      np.array([[s.base("value_added", y) for y in meta.years] for s in sectors]),
@@ -125,7 +152,7 @@ class Results:
     --------
     >>> import digimpact
     >>> r = digimpact.simulate("scenarios/examples/minimal.toml", draws=2000, seed=1)
-    >>> lo, hi = r.interval(["core"], q=(0.05, 0.95))
+    >>> lo, hi = r.interval(groups=["core"], q=(0.05, 0.95))
     >>> lo < hi
     True
     """
@@ -160,10 +187,12 @@ class Results:
 
     @property
     def unit(self) -> str:
+        """The unit of the values (the scenario's ``unit``)."""
         return str(self.dataset.attrs["unit"])
 
     # ---- selections
-    def aggregate(self, groups: Sequence[str] = (), sectors: Sequence[str] = (),
+    @positional_deprecated("variable")
+    def aggregate(self, groups: Sequence[str] = (), sectors: Sequence[str] = (), *,
                   variable: str = "value") -> xr.DataArray:
         """Sum over the sectors of ``groups`` and ``sectors`` (all sectors if both empty)."""
         if not groups and not sectors and variable == "value" and "total" in self.dataset:
@@ -175,22 +204,36 @@ class Results:
             out += da.sel(sector=sector, drop=True)
         return out
 
-    def at(self, da: xr.DataArray, year: int | None = None, metric: str = "annual",
-           start: int | None = None, rate: float = 0.0) -> xr.DataArray:
+    @positional_deprecated("year", "metric", "start", "rate")
+    def at(self, da: xr.DataArray, *, year: int | None = None, metric: MetricName = "annual",
+           start: int | None = None, rate: float | None = None) -> xr.DataArray:
         """Reduce values over years to one number per draw (and remaining dims).
 
         Parameters
         ----------
-        da
+        da : xarray.DataArray
             Values with a ``year`` dimension (e.g. from :meth:`aggregate`).
-        year
+        year : int, optional
             Target year (default: the scenario's).
-        metric
-            ``"annual"``: the value in ``year``. ``"cumulative"``: the sum from ``start``
-            (default: first year) to ``year``. ``"npv"``: that sum discounted at ``rate`` to
-            ``start``. ``"share_of_gdp"``: the annual value over the baseline value added of
-            all sectors in ``year``.
+        metric : {"annual", "cumulative", "npv", "share_of_gdp"}, default: "annual"
+            ``"annual"``: the value in ``year``. ``"cumulative"``: the sum from ``start`` to
+            ``year``. ``"npv"``: that sum discounted at ``rate`` to ``start``.
+            ``"share_of_gdp"``: the annual value over the baseline value added of all sectors
+            in ``year``.
+        start : int, optional
+            First year summed by ``"cumulative"`` and ``"npv"`` (default: the first year of
+            the horizon).
+        rate : float, optional
+            Yearly discount rate of ``"npv"``, which needs one (``0.03`` for 3%).
+
+        Raises
+        ------
+        UsageError
+            For an unknown metric, ``"npv"`` without a ``rate``, a ``rate`` or ``start`` that
+            the metric does not use, or a year outside the horizon.
         """
+        check_choice(metric, MetricName, "metric")
+        _check_metric_options(metric, start, rate)
         meta = self.scenario.meta
         year = year_in_horizon(self.scenario, year)
         start = year_in_horizon(self.scenario, meta.horizon[0] if start is None else start, "start")
@@ -204,17 +247,16 @@ class Results:
         if metric == "share_of_gdp":
             return da.sel(year=year) / self.dataset["baseline"].sel(year=year).sum("sector")
         window = da.sel(year=slice(start, year))
-        if metric == "cumulative":
-            return window.sum("year")
         if metric == "npv":
-            factor = (1.0 + rate) ** -(window["year"] - start)
-            return (window * factor).sum("year")
-        raise UsageError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
+            window = window * (1.0 + rate) ** -(window["year"] - start)  # type: ignore[operator]
+        return window.sum("year")
 
-    def metric(self, metric: str = "annual", groups: Sequence[str] = (),
+    @positional_deprecated("groups", "sectors", "year", "start", "rate")
+    def metric(self, metric: MetricName = "annual", *, groups: Sequence[str] = (),
                sectors: Sequence[str] = (), year: int | None = None, start: int | None = None,
-               rate: float = 0.0) -> xr.DataArray:
-        """One value per draw for ``groups`` / ``sectors`` (all if empty); see :meth:`at`.
+               rate: float | None = None) -> xr.DataArray:
+        """One value per draw for ``groups`` / ``sectors`` (all if both empty); the options
+        are those of :meth:`at`.
 
         Examples
         --------
@@ -224,55 +266,59 @@ class Results:
         >>> bool((npv < r.metric("cumulative", start=2021)).all())
         True
         """
-        return self.at(self.aggregate(groups, sectors), year, metric, start, rate)
+        return self.at(self.aggregate(groups, sectors), year=year, metric=metric, start=start,
+                       rate=rate)
 
-    def interval(self, groups: Sequence[str] = (), year: int | None = None,
-                 q: Sequence[float] = (0.05, 0.95), metric: str = "annual",
-                 sectors: Sequence[str] = ()) -> tuple[float, ...]:
-        """Quantiles ``q`` of the value of ``groups`` / ``sectors`` (all if empty)."""
-        values = self.at(self.aggregate(groups, sectors), year, metric).values
+    @positional_deprecated("groups", "year", "q", "metric", "sectors")
+    def interval(self, *, groups: Sequence[str] = (), sectors: Sequence[str] = (),
+                 year: int | None = None, metric: MetricName = "annual", start: int | None = None,
+                 rate: float | None = None, q: Sequence[float] = (0.05, 0.95)) -> tuple[float, ...]:
+        """Quantiles ``q`` of :meth:`metric` (same options) over the draws.
+
+        Examples
+        --------
+        >>> import digimpact
+        >>> r = digimpact.simulate("scenarios/examples/minimal.toml", draws=200, seed=1)
+        >>> r.interval(groups=["core"], q=[0.5]) == (float(r.metric(groups=["core"]).median()),)
+        True
+        """
+        values = self.metric(metric, groups=groups, sectors=sectors, year=year, start=start,
+                             rate=rate).values
         return tuple(float(v) for v in np.quantile(values, q))
 
-    def _rows(self) -> list[tuple[str, str, str, tuple[str, ...], tuple[str, ...]]]:
-        scn = self.scenario
-        rows = [("sector", s.id, s.name, (), (s.id,)) for s in scn.sectors.values()]
-        rows += [("group", g, g, (g,), ()) for g in scn.groups]
-        for n in range(2, len(scn.groups)):
-            combo = scn.groups[:n]
-            rows.append(("groups", "+".join(combo), " + ".join(combo), combo, ()))
-        rows += [("target", t.id, t.name, t.groups, t.sectors) for t in scn.targets.values()]
-        rows.append(("total", "total", "All sectors", (), ()))
-        return rows
+    @positional_deprecated("year", "quantiles", "metric")
+    def summary(self, *, year: int | None = None, quantiles: Sequence[float] = (0.05, 0.5, 0.95),
+                metric: ReportMetric | None = None) -> pd.DataFrame:
+        """Mean and quantiles of every row of :meth:`Scenario.report_rows`.
 
-    def summary(self, year: int | None = None, quantiles: Sequence[float] = (0.05, 0.5, 0.95),
-                metric: str | None = None) -> pd.DataFrame:
-        """Mean and quantiles per sector, group, combination of groups, target and in total.
+        The rows, in order: each sector (level ``"sector"``, grouped under its group), each
+        sector group (``"group"``), each target of the scenario (``"target"``, adding up the
+        target's groups and sectors; the targets are the only subtotals) and the total of all
+        sectors (``"total"``).
 
         Parameters
         ----------
-        year
-            Target year (default: the scenario's).
-        quantiles
-            Probabilities to report, as columns ``p5``, ``p50``, ...
-        metric
-            ``"annual"``, ``"cumulative"`` or ``"both"`` (default: the scenario's).
+        year : int, optional
+            Year of the values (default: the scenario's target year).
+        quantiles : sequence of float, default: (0.05, 0.5, 0.95)
+            Probabilities to report, as columns ``p5``, ``p50``, ... (see
+            :func:`quantile_label`).
+        metric : {"annual", "cumulative", "both"}, optional
+            What to report (default: the scenario's ``metric``).
 
         Returns
         -------
         pandas.DataFrame
             Indexed by ``(metric, level, id)``; columns ``label``, ``mean`` and quantiles.
         """
-        metric = metric or self.scenario.meta.metric
-        metrics = ("annual", "cumulative") if metric == "both" else (metric,)
+        metric = self.scenario.meta.metric if metric is None else metric
+        check_choice(metric, ReportMetric, "metric")
         records = []
-        for m in metrics:
-            for level, key, label, groups, sectors in self._rows():
-                v = self.at(self.aggregate(groups, sectors), year, m).values
-                rec = {"metric": m, "level": level, "id": key, "label": label,
-                       "mean": float(v.mean())}
-                qs = np.quantile(v, quantiles)
-                rec.update({f"p{100 * q:g}": float(x) for q, x in zip(quantiles, qs, strict=True)})
-                records.append(rec)
+        for m in reported(metric):
+            for row in self.scenario.report_rows():
+                v = self.metric(m, groups=row.groups, sectors=row.sectors, year=year).values
+                records.append({"metric": m, "level": row.level, "id": row.id, "label": row.label,
+                                "mean": float(v.mean()), **quantiles_of(v, quantiles)})
         return pd.DataFrame(records).set_index(["metric", "level", "id"])
 
     def check(self) -> pd.DataFrame:
@@ -286,7 +332,7 @@ class Results:
         """
         rows = []
         for t in self.scenario.targets.values():
-            values = self.at(self.aggregate(t.groups, t.sectors), t.year, t.metric).values
+            values = self.metric(t.metric, groups=t.groups, sectors=t.sectors, year=t.year).values
             for which, q, published in t.bounds():
                 sim = float(np.quantile(values, q))
                 rows.append({"target": t.id, "name": t.name, "bound": which, "quantile": q,
@@ -301,6 +347,18 @@ class Results:
     def to_netcdf(self, path: str | Path) -> Path:
         """Write the dataset to a netCDF file atomically (via h5netcdf)."""
         return atomic_write(path, writer=lambda tmp: self.dataset.to_netcdf(tmp, engine="h5netcdf"))
+
+
+def _check_metric_options(metric: MetricName, start: int | None, rate: float | None) -> None:
+    """Refuse a ``start`` or ``rate`` that ``metric`` would ignore, and npv without a rate."""
+    if metric == "npv" and rate is None:
+        raise UsageError("metric 'npv' needs a discount rate: pass rate=0.03 for 3% a year (rate=0 "
+                         "gives the cumulative sum)")
+    if metric != "npv" and rate is not None:
+        raise UsageError(f"rate applies to metric 'npv' only, not {metric!r}: leave it out")
+    if metric in ("annual", "share_of_gdp") and start is not None:
+        raise UsageError(f"start applies to metrics 'cumulative' and 'npv' only, not {metric!r}: "
+                         "leave it out")
 
 
 def _stored_scenario(attrs: Mapping[str, Any]) -> Scenario:

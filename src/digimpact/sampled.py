@@ -29,6 +29,7 @@ import pandas as pd
 from scipy import stats
 
 from .errors import UsageError
+from .options import MetricName
 
 if TYPE_CHECKING:
     from .results import Results
@@ -74,7 +75,7 @@ def kept_inputs(results: Results) -> pd.DataFrame:
 
 
 def draws_table(results: Results, output: str = "total", year: int | None = None,
-                metric: str = "annual") -> tuple[pd.DataFrame, np.ndarray]:
+                metric: MetricName = "annual") -> tuple[pd.DataFrame, np.ndarray]:
     """The kept inputs ``(draws, parameters)`` and ``output``'s value in each draw.
 
     ``output`` is ``"total"``, a group, a sector or a target id (a target's own year and
@@ -83,7 +84,7 @@ def draws_table(results: Results, output: str = "total", year: int | None = None
     scn = results.scenario
     if output in scn.targets and year is None:
         year, metric = scn.targets[output].year, scn.targets[output].metric
-    values = results.at(results.aggregate(sectors=output_sectors(scn, output)), year, metric)
+    values = results.metric(metric, sectors=output_sectors(scn, output), year=year)
     return kept_inputs(results), np.asarray(values.values, dtype=float)
 
 
@@ -141,7 +142,7 @@ def _standardised(a: np.ndarray) -> np.ndarray:
 
 
 def input_sensitivity(results: Results, output: str = "total", year: int | None = None,
-                      metric: str = "annual") -> pd.DataFrame:
+                      metric: MetricName = "annual") -> pd.DataFrame:
     """:func:`regression_indices` of ``output`` on the draws kept with ``keep_inputs=True``.
 
     Cheap (no model runs) and valid for correlated inputs as sampled; it measures linear

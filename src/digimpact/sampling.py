@@ -50,6 +50,8 @@ from typing import cast
 import numpy as np
 from scipy.stats import qmc
 
+from .errors import check_choice
+
 __all__ = ["MAX_LHS_DRAWS", "REACH_HIGH", "REACH_LOW", "ROUNDS", "LatinHypercubeSampler",
            "RandomSampler", "Sampler", "SobolSampler", "make_sampler", "permutation", "round_tables",
            "stream"]
@@ -535,8 +537,8 @@ def make_sampler(kind: str, names: Sequence[str], seed: int, draws: int) -> Samp
 
     Raises
     ------
-    ValueError
-        If ``kind`` is unknown.
+    UsageError
+        If ``kind`` is unknown (a ``ValueError``).
 
     Examples
     --------
@@ -545,8 +547,4 @@ def make_sampler(kind: str, names: Sequence[str], seed: int, draws: int) -> Samp
     >>> sorted(np.floor(u[0] * 8).astype(int).tolist())
     [0, 1, 2, 3, 4, 5, 6, 7]
     """
-    try:
-        cls = SAMPLERS[kind]
-    except KeyError:
-        raise ValueError(f"unknown sampler {kind!r}; expected one of {', '.join(SAMPLERS)}") from None
-    return cls(names, seed, draws)
+    return SAMPLERS[check_choice(kind, tuple(SAMPLERS), "sampler")](names, seed, draws)

@@ -26,14 +26,13 @@ from .distributions import Distribution
 from .errors import ScenarioError, did_you_mean
 from .loader import Origins, merge, read_document
 from .records import (
-    EFFECTS,
-    METRICS,
-    SAMPLERS,
     Adoption,
     Correlation,
     Driver,
     Meta,
     Model,
+    ReportRow,
+    RunSettings,
     Sector,
     Settings,
     Target,
@@ -43,15 +42,14 @@ from .records import (
 from .schema import SECTIONS, validate
 
 __all__ = [
-    "EFFECTS",
-    "METRICS",
-    "SAMPLERS",
     "SECTIONS",
     "Adoption",
     "Correlation",
     "Driver",
     "Meta",
     "Model",
+    "ReportRow",
+    "RunSettings",
     "Scenario",
     "Sector",
     "Settings",
@@ -97,6 +95,7 @@ class Scenario(Model):
     # ---- derived views
     @property
     def title(self) -> str:
+        """The scenario's title (``scenario.title``)."""
         return self.meta.title
 
     @property
@@ -106,6 +105,7 @@ class Scenario(Model):
 
     @property
     def years(self) -> range:
+        """Every year of the horizon."""
         return self.meta.years
 
     @functools.cached_property
@@ -125,6 +125,28 @@ class Scenario(Model):
     def sectors_in(self, groups: Sequence[str] = (), sectors: Sequence[str] = ()) -> list[str]:
         """Sector ids in any of ``groups`` or listed in ``sectors``, in scenario order."""
         return [s.id for s in self.sectors.values() if s.group in groups or s.id in sectors]
+
+    def report_rows(self) -> list[ReportRow]:
+        """The rows of a report, in display order: the sectors of each group (groups in order
+        of first appearance), each group, each target, and the total.
+
+        A target row adds up its ``groups`` and ``sectors``; no other subtotal is made up
+        (targets define the published subtotals).
+
+        Examples
+        --------
+        >>> import digimpact
+        >>> s = digimpact.load_scenario("scenarios/examples/minimal.toml")
+        >>> [(r.level, r.id) for r in s.report_rows()][-4:]
+        [('group', 'core'), ('group', 'other'), ('target', 'core'), ('total', 'total')]
+        """
+        rows = [ReportRow("sector", s.id, s.name, (), (s.id,), None)
+                for g in self.groups for s in self.sectors.values() if s.group == g]
+        rows += [ReportRow("group", g, g, (g,), (), None) for g in self.groups]
+        rows += [ReportRow("target", t.id, t.name, t.groups, t.sectors, t)
+                 for t in self.targets.values()]
+        rows.append(ReportRow("total", "total", "All sectors", (), (), None))
+        return rows
 
     def sources(self) -> pd.DataFrame:
         """Every cited source in the document: key path and citation."""

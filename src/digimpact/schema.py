@@ -13,7 +13,7 @@ import re
 from collections import deque
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NoReturn
 
 from . import distributions, records
 from .adoption import CURVES
@@ -21,7 +21,8 @@ from .correlation import GaussianCopula
 from .distributions import Distribution
 from .errors import ScenarioError, did_you_mean
 from .loader import Origins, merge
-from .records import EFFECTS, METRICS, SAMPLERS, parameters
+from .options import BaseMeasure, EffectName, PriceBasis, ReportMetric, SamplerName, TargetMetric, choices
+from .records import parameters
 from .sampling import REACH_HIGH, REACH_LOW
 
 __all__ = ["BASS_P", "BASS_Q", "MAX_HORIZON", "MAX_LEVEL", "MAX_SCALE", "MAX_VALUE", "SECTIONS", "YEARS",
@@ -63,17 +64,18 @@ class _Table:
         if not isinstance(data, Mapping):
             self.fail(f"expected a table, got {data!r}")
         self.data = data
-        for key in data if allowed is not None else ():
-            if key not in allowed:
+        for key in data:
+            if allowed is not None and key not in allowed:
                 self.fail(f"unknown key {key!r}{did_you_mean(key, allowed)}; expected one of "
                           f"{', '.join(allowed)}", key)
-            if key in _FREE_TEXT:
+            if allowed is not None and key in _FREE_TEXT:
                 self.text(key)
 
     def where(self, key: str | None = None) -> str:
         return f"{self.path}.{key}" if key and self.path else (key or self.path)
 
-    def fail(self, message: str, key: str | None = None) -> None:
+    def fail(self, message: str, key: str | None = None) -> NoReturn:
+        """Raise the :class:`ScenarioError` of ``message`` at ``key`` (or the table itself)."""
         raise ScenarioError(message, *self.origins.locate(self.where(key)))
 
     def _get(self, key: str, default: Any, required: bool) -> Any:
@@ -84,13 +86,16 @@ class _Table:
             return default
         return self.data[key]
 
-    def text(self, key: str, default: str | None = "", required: bool = False) -> str:
+    def text(self, key: str, default: str = "", required: bool = False) -> str:
         value = self._get(key, default, required)
-        if value is not None and not isinstance(value, str):
+        if not isinstance(value, str):
             self.fail(f"expected a string, got {value!r}", key)
         return value
 
-    def choice(self, key: str, options: Sequence[str], default: str) -> str:
+    def choice(self, key: str, vocabulary: Any, default: str) -> Any:
+        """The word at ``key``, one of ``vocabulary`` (a ``Literal`` alias of
+        :mod:`digimpact.options`)."""
+        options = choices(vocabulary)
         value = self.text(key, default)
         if value not in options:
             self.fail(f"expected one of {', '.join(map(repr, options))}, got {value!r}"
@@ -125,6 +130,12 @@ class _Table:
         if maximum is not None and number.value > maximum:
             self.fail(f"expected a number <= {maximum:g}, got {number.value:g}", key)
         return number.value
+
+    def amount(self, key: str, default: float | None = None, **limits: Any) -> float:
+        """:meth:`number`, required unless a ``default`` is given (so never ``None``)."""
+        value = self.number(key, default, default is None, **limits)
+        assert value is not None  # a missing required key raised
+        return value
 
     def flag(self, key: str, default: bool) -> bool:
         value = self._get(key, default, False)
@@ -288,18 +299,17 @@ def _meta(root: _Table) -> records.Meta:
                         unit=t.text("unit", required=True),
                         base_year=t.year("base_year", required=True),
                         horizon=(horizon[0], horizon[1]),
-                        price_basis=t.choice("price_basis", ("nominal", "real"), "nominal"),
-                        metric=t.choice("metric", (*METRICS, "both"), "annual"),
+                        price_basis=t.choice("price_basis", PriceBasis, "nominal"),
+                        metric=t.choice("metric", ReportMetric, "annual"),
                         target_year=target_year,
-                        base_measure=t.choice("base_measure", ("value_added", "gross_output"),
-                                              "value_added"))
+                        base_measure=t.choice("base_measure", BaseMeasure, "value_added"))
 
 
 def _settings(root: _Table) -> records.Settings:
     t = _Table(root.data.get("settings", {}), "settings", root.origins,
                ("draws", "seed", "sampler"))
     return records.Settings(draws=t.integer("draws", 10_000, minimum=1, maximum=MAX_DRAWS),
-                            seed=t.integer("seed", 0), sampler=t.choice("sampler", SAMPLERS, "random"))
+                            seed=t.integer("seed", 0), sampler=t.choice("sampler", SamplerName, "random"))
 
 
 def _sector(root: _Table, key: str, meta: records.Meta) -> records.Sector:
@@ -311,10 +321,10 @@ def _sector(root: _Table, key: str, meta: records.Meta) -> records.Sector:
                "gross_output)", "gross_output")
     sector = records.Sector(
         id=key, name=t.text("name", key), group=t.text("group", required=True),
-        value_added=t.number("value_added", required=True, minimum=0.0, strict=True),
+        value_added=t.amount("value_added", minimum=0.0, strict=True),
         gross_output=gross, year=t.year("year", meta.base_year),
-        growth=t.number("growth", 0.0, minimum=-1.0, strict=True),
-        potential_scale=t.number("potential_scale", 1.0, minimum=0.0, maximum=MAX_SCALE),
+        growth=t.amount("growth", 0.0, minimum=-1.0, strict=True),
+        potential_scale=t.amount("potential_scale", 1.0, minimum=0.0, maximum=MAX_SCALE),
         source=t.text("source"), note=t.text("note"))
     # the grown base is monotone in the year: its largest value is at an end of the horizon
     for measure, level in (("value_added", sector.value_added), ("gross_output", gross)):
@@ -333,7 +343,7 @@ def _log_base(level: float, growth: float, years: int) -> float:
 
 def _driver(root: _Table, key: str) -> records.Driver:
     t = root.sub("drivers").sub(key, ("name", "value", "acts_on", "source", "note"))
-    acts_on = t.choice("acts_on", EFFECTS, "value")
+    acts_on = t.choice("acts_on", EffectName, "value")
     return records.Driver(id=key, name=t.text("name", key),
                           value=t.param("value", "positive" if acts_on == "speed" else "nonnegative"),
                           acts_on=acts_on, source=t.text("source"), note=t.text("note"))
@@ -505,9 +515,9 @@ def _target(root: _Table, key: str, meta: records.Meta, groups: set[str],
                        for x in q) or q[0] >= q[1]):
         t.fail(f"expected [low quantile, high quantile] within [0, 1], got {_shown(q)}", "quantiles")
     return records.Target(id=key, name=t.text("name", key), groups=tg, sectors=ts, year=year,
-                          metric=t.choice("metric", METRICS, "annual"), low=low, high=high,
+                          metric=t.choice("metric", TargetMetric, "annual"), low=low, high=high,
                           quantiles=(float(q[0]), float(q[1])),
-                          tolerance=t.number("tolerance", required=True, minimum=0.0),
+                          tolerance=t.amount("tolerance", minimum=0.0),
                           source=t.text("source"))
 
 
@@ -533,7 +543,7 @@ def _correlations(root: _Table, params: Mapping[str, Distribution]
             t.fail(f"expected each pair once; this pair is already correlated in "
                    f"correlations[{seen[frozenset(pair)]}]", "params")
         seen[frozenset(pair)] = i
-        rank = t.number("rank", required=True)
+        rank = t.amount("rank")
         if not -1 < rank < 1:
             t.fail(f"expected a rank correlation strictly between -1 and 1, got {rank:g}", "rank")
         out.append(records.Correlation((pair[0], pair[1]), rank))

@@ -26,19 +26,21 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .errors import UsageError
+from .errors import UsageError, check_choice
+from .options import GroupBy, SensitivityMethod, TargetMetric, positional_deprecated
 from .plan import Plan, chunks
 from .results import year_in_horizon
+from .sampled import output_sectors
 from .sampling import REACH_HIGH, REACH_LOW
 from .scenario import Scenario, load_scenario
 
-__all__ = ["BY", "MIN_SOBOL_N", "groups_of", "sensitivity", "sobol_indices", "tornado_swings"]
+__all__ = ["MIN_SOBOL_N", "groups_of", "sensitivity", "sobol_indices", "tornado_swings"]
 
-BY = ("parameter", "use_case", "sector", "driver")
 MIN_SOBOL_N = 64
 """Smallest Sobol' base sample accepted. On the Ishigami function [3]_ (20 seeds) the largest
 error of a first-order index has median 0.10 at n = 64, 0.35 at n = 8 and 2.4 at n = 1."""
@@ -104,11 +106,18 @@ def sobol_indices(func: Callable[[np.ndarray], np.ndarray], names: Sequence[str]
     return table.sort_values("ST", ascending=False)
 
 
-def groups_of(scenario: Scenario, names: Sequence[str], by: str) -> list[str]:
+def groups_of(scenario: Scenario, names: Sequence[str], by: GroupBy) -> list[str]:
     """Group label of each parameter name when grouping ``by`` parameter, use case, sector or
-    driver (drivers always form groups of their own, labelled ``driver:<id>``)."""
-    if by not in BY:
-        raise UsageError(f"unknown grouping {by!r}; expected one of {', '.join(BY)}")
+    driver (drivers always form groups of their own, labelled ``driver:<id>``).
+
+    Examples
+    --------
+    >>> import digimpact
+    >>> s = digimpact.load_scenario("scenarios/examples/minimal.toml")
+    >>> groups_of(s, ["use_cases.dynamic_pricing.potential", "drivers.talent.value"], "sector")
+    ['retail', 'driver:talent']
+    """
+    check_choice(by, GroupBy, "grouping")
     out = []
     for name in names:
         kind, key = name.split(".")[:2]
@@ -128,20 +137,11 @@ def groups_of(scenario: Scenario, names: Sequence[str], by: str) -> list[str]:
 class _Output:
     """The scalar output of the model for a matrix of uniform points of the uncertain inputs."""
 
-    def __init__(self, scenario: Scenario, output: str, year: int | None, metric: str) -> None:
+    def __init__(self, scenario: Scenario, output: str, year: int | None,
+                 metric: TargetMetric) -> None:
         self.plan = Plan.build(scenario, 1, 0, "random")
         year = scenario.meta.target_year if year is None else year
-        if output == "total":
-            sectors = list(scenario.sectors)
-        elif output in scenario.targets:
-            t = scenario.targets[output]
-            sectors = scenario.sectors_in(t.groups, t.sectors)
-        elif output in scenario.groups or output in scenario.sectors:
-            sectors = scenario.sectors_in((output,), (output,))
-        else:
-            raise UsageError(f"unknown output {output!r}; expected 'total', a group, a sector or a "
-                             f"target id")
-        self.columns = [list(scenario.sectors).index(s) for s in sectors]
+        self.columns = [list(scenario.sectors).index(s) for s in output_sectors(scenario, output)]
         upto = list(scenario.years).index(year) + 1
         self.years = slice(upto - 1, upto) if metric == "annual" else slice(0, upto)
 
@@ -186,27 +186,30 @@ def tornado_swings(func: Callable[[np.ndarray], np.ndarray], names: Sequence[str
     return table.sort_values("swing", ascending=False)
 
 
-def sensitivity(scenario: Scenario | str, output: str = "total", year: int | None = None,
-                method: str = "sobol", by: str = "sector", draws: int = 1024, seed: int = 0,
-                metric: str = "annual") -> pd.DataFrame:
+@positional_deprecated("year", "method", "by", "draws", "seed", "metric")
+def sensitivity(scenario: Scenario | str | Path, output: str = "total", *, year: int | None = None,
+                metric: TargetMetric = "annual", method: SensitivityMethod = "sobol",
+                by: GroupBy = "sector", draws: int = 1024, seed: int = 0) -> pd.DataFrame:
     """Which groups of uncertain inputs drive an output's uncertainty.
 
     Parameters
     ----------
-    scenario
+    scenario : Scenario or path
         A Scenario or the path of a scenario file.
-    output
+    output : str, default: "total"
         ``"total"``, a sector group, a sector id or a target id.
-    year, metric
-        The output's year (default: the target year) and ``"annual"`` or ``"cumulative"``.
-    method
-        ``"sobol"`` (variance-based, with confidence intervals) or ``"tornado"``.
-    by
-        Group the inputs by ``"parameter"``, ``"use_case"``, ``"sector"`` or ``"driver"``.
-    draws
+    year : int, optional
+        The output's year (default: the target year).
+    metric : {"annual", "cumulative"}, default: "annual"
+        The output's value in ``year``, or its sum up to ``year``.
+    method : {"sobol", "tornado"}, default: "sobol"
+        Variance-based indices with confidence intervals, or one-at-a-time swings.
+    by : {"parameter", "use_case", "sector", "driver"}, default: "sector"
+        How the inputs are grouped.
+    draws : int, default: 1024
         Sobol' base sample size ``n`` (a power of two, at least :data:`MIN_SOBOL_N`);
         ``n * (groups + 2)`` model runs.
-    seed
+    seed : int, default: 0
         Seed of the design and of the bootstrap.
 
     Returns
@@ -222,6 +225,8 @@ def sensitivity(scenario: Scenario | str, output: str = "total", year: int | Non
     >>> list(s.columns)
     ['S1', 'S1_conf', 'ST', 'ST_conf']
     """
+    check_choice(metric, TargetMetric, "metric")
+    check_choice(method, SensitivityMethod, "method")
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     year = year_in_horizon(scenario, year)
@@ -230,10 +235,8 @@ def sensitivity(scenario: Scenario | str, output: str = "total", year: int | Non
     groups = groups_of(scenario, names, by)
     if method == "sobol":
         table = sobol_indices(func, names, groups, n=draws, seed=seed)
-    elif method == "tornado":
-        table = tornado_swings(func, names, groups)
     else:
-        raise UsageError(f"unknown method {method!r}; expected 'sobol' or 'tornado'")
+        table = tornado_swings(func, names, groups)
     table.attrs.update({"output": output, "year": year,
                         "metric": metric, "method": method, "by": by, "unit": scenario.meta.unit})
     return table
