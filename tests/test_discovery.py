@@ -66,5 +66,7 @@ def test_a_missing_extra_says_how_to_install_it(monkeypatch, uniform):
     import sys
 
     monkeypatch.setitem(sys.modules, "sklearn.tree", None)
-    with pytest.raises(ImportError, match=r"pip install \"digimpact\[discovery\]\""):
+    hint = (r"scenario discovery needs sklearn.tree \(the discovery extra\): "
+            r"pip install \"digimpact\[discovery\]\"")
+    with pytest.raises(ImportError, match=hint):
         boxes(uniform, uniform["x1"] < 0.5)

@@ -49,3 +49,12 @@ def test_a_change_redraws_within_a_second_on_the_japan_model():
     elapsed = time.perf_counter() - start
     print(f"explorer: one change on the Japan 2030 model, 1000 draws: {elapsed:.2f} s")
     assert ex.redraws == 2 and ex.seconds > 0
+
+
+def test_a_missing_extra_says_how_to_install_it(monkeypatch, example):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)
+    hint = r"the explorer needs ipywidgets \(the explore extra\): pip install \"digimpact\[explore\]\""
+    with pytest.raises(ImportError, match=hint):
+        digimpact.explore(example, draws=10)

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ._compat import optional_import
 from .errors import UsageError
 from .options import MetricName
 from .sampled import draws_table
@@ -40,15 +41,6 @@ if TYPE_CHECKING:
 
 __all__ = ["boxes", "discover"]
 
-EXTRA_HINT = 'scenario discovery needs scikit-learn: pip install "digimpact[discovery]"'
-
-
-def _tree_classifier():
-    try:
-        from sklearn.tree import DecisionTreeClassifier
-    except ImportError as exc:
-        raise ImportError(EXTRA_HINT) from exc
-    return DecisionTreeClassifier
 
 
 def boxes(inputs: pd.DataFrame, interest: np.ndarray, *, max_depth: int = 3,
@@ -96,8 +88,9 @@ def boxes(inputs: pd.DataFrame, interest: np.ndarray, *, max_depth: int = 3,
         raise UsageError("no draw is of interest: nothing to discover")
     if not 0 < min_mass < 1:
         raise UsageError(f"min_mass must be in (0, 1), got {min_mass}")
-    fitted = _tree_classifier()(max_depth=max_depth, random_state=0,
-                                min_samples_leaf=max(1, math.ceil(min_mass * len(x)))).fit(x, y)
+    tree_module = optional_import("sklearn.tree", "discovery", "scenario discovery")
+    fitted = tree_module.DecisionTreeClassifier(
+        max_depth=max_depth, random_state=0, min_samples_leaf=max(1, math.ceil(min_mass * len(x)))).fit(x, y)
     tree, leaf = fitted.tree_, fitted.apply(x)
     in_leaf = np.bincount(leaf, minlength=tree.node_count)
     hits = np.bincount(leaf, weights=y, minlength=tree.node_count)

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ._compat import optional_import
 from .options import SamplerName
 from .plan import Plan
 from .records import RunSettings
@@ -25,15 +26,6 @@ from .scenario import Scenario, load_scenario
 
 __all__ = ["Explorer", "explore"]
 
-EXTRA_HINT = 'the explorer needs ipywidgets: pip install "digimpact[explore]"'
-
-
-def _widgets():
-    try:
-        import ipywidgets
-    except ImportError as exc:
-        raise ImportError(EXTRA_HINT) from exc
-    return ipywidgets
 
 
 class Explorer:
@@ -58,7 +50,7 @@ class Explorer:
     def __init__(self, scenario: Scenario, settings: RunSettings) -> None:
         import matplotlib.pyplot as plt
 
-        w = _widgets()
+        w = optional_import("ipywidgets", "explore", "the explorer")
         self.scenario, self._settings = scenario, settings
         self._plan = Plan.build(scenario, *settings)
         self._values = self._plan.values(0, settings.draws)  # (parameters, draws), sampled once
