@@ -52,7 +52,8 @@ FUZZ = settings(deadline=None, derandomize=True, database=None,
 
 def test_every_shipped_file_is_fuzzed():
     shipped = {str(p.relative_to(ROOT)) for p in ROOT.glob("**/*.toml")}
-    assert shipped == set(ORIGINAL)
+    observations = {"japan2030/observations.toml"}  # data for `digimpact update` (issue 11), not a scenario
+    assert shipped - observations == set(ORIGINAL)
 
 
 @pytest.fixture(scope="module")
