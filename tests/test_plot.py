@@ -70,6 +70,8 @@ def test_adoption_gives_sixteen_sectors_distinct_styles_and_an_outside_legend():
     ax.figure.canvas.draw()
     legend, axes = ax.get_legend().get_window_extent(), ax.get_window_extent()
     assert legend.x0 >= axes.x1  # right of the plotting area, over no curve
+
+
 def test_convergence_lines_bands_and_published_marks(results):
     ax = digimpact.plot.convergence(results, target="core", points=12)
     target = results.scenario.targets["core"]
