@@ -79,7 +79,7 @@ def flat_prior(scenario: Scenario) -> dict[str, Any]:
     return {f"use_cases.{u.id}.potential": _scaled(u.potential, factor[u.sector]) for u in cases}
 
 
-def tabulate(results: Mapping[str, Results], *, year: int | None = None,
+def tabulate(results: Mapping[Any, Results], *, year: int | None = None,
              quantiles: Sequence[float] = (0.05, 0.5, 0.95)) -> pd.DataFrame:
     """Quantiles of every sector, group and the total of each named result.
 
@@ -143,7 +143,7 @@ def alternatives(scenario: Scenario, variants: Mapping[str, Mapping[str, Any]], 
     >>> t = alternatives(s, {"prior": {}, "flat": flat_prior(s)}, recalibrate=False, draws=500)
     >>> t.xs("flat").index.get_level_values("level").unique().tolist()
     ['sector', 'group', 'total']
-    >>> t.xs(("flat", "sector"))["p50"].round(2).to_dict()
+    >>> t.xs("flat").xs("sector")["p50"].round(2).to_dict()
     {'retail': 2.13, 'finance': 0.58, 'transport': 0.39}
     """
     runs = {}
