@@ -15,7 +15,7 @@ True
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import adoption, distributions, plot
+from . import adoption, distributions, plot, structural
 from .calibrate import CalibrationReport, calibrate
 from .compare import Comparison, compare
 from .engine import simulate, simulate_many
@@ -49,4 +49,5 @@ __all__ = [
     "sensitivity",
     "simulate",
     "simulate_many",
+    "structural",
 ]
