@@ -130,15 +130,18 @@ def exhibit5(results: Results, ax: Axes | None = None, year: int | None = None,
         labels.append(label)
     ax.plot([], [], marker="v", color=_RED, ls="none", label="published (report)")
     ax.barh([], [], color=_BLUE, label=f"simulated {100 * quantiles[0]:g}-{100 * quantiles[1]:g}%")
+    handles = ax.get_legend_handles_labels()[0]
     if box is not None:
-        ax.barh([], [], fill=False, edgecolor=_BLUE, ls="--",
-                label=f"structural envelope ({int(box['n'].max())} alternatives)")
+        from matplotlib.patches import Patch
+
+        handles.append(Patch(fill=False, edgecolor=_BLUE, ls="--",
+                             label=f"structural envelope ({int(box['n'].max())} alternatives)"))
     ax.set_xlim(0, ax.get_xlim()[1] * 1.12)  # room for the range labels
     ax.set_yticks(range(len(rows)), labels)
     ax.invert_yaxis()
     ax.set_xlabel(f"{results.unit}, annual value in {year}")
     ax.set_title(textwrap.fill(results.scenario.title, 55), fontsize=10)
-    ax.legend(loc="best", fontsize=8)
+    ax.legend(handles=handles, loc="best", fontsize=8)
     ax.grid(axis="x", alpha=0.3)
     return ax
 
