@@ -46,7 +46,9 @@ exit codes:
   {EXIT_TERMINATED:<4} terminated (SIGTERM); earlier outputs are left untouched
 
 run 'digimpact COMMAND --help' for the options of a command."""
-OUTPUT_SET = ("results.nc", "summary.csv", "exhibit5.png")
+CHART = "ranges.png"
+"""The range chart (sectors, subtotals, total, published targets) that ``run`` draws."""
+OUTPUT_SET = ("results.nc", "summary.csv", CHART)
 """The files ``run`` writes into its output folder, replaced together."""
 USER_ERRORS = (ScenarioError, UsageError, ResultsError, SimulationError, BackendError, OSError,
                MemoryError)
@@ -125,10 +127,13 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add = functools.partial(sub.add_parser, epilog=EPILOG.rsplit("\n\n", 1)[0],
                             formatter_class=argparse.RawDescriptionHelpFormatter)
-    run = add("run", help="simulate; print ranges; write results.nc, summary.csv, chart")
+    run = add("run", help=f"simulate; print ranges; write results.nc, summary.csv, {CHART}")
     _add_run_options(run)
     run.add_argument("--out", type=Path, help="output folder, replaced as a whole (default: "
                      "out/<scenario name>)")
+    run.add_argument("--keep-inputs", action="store_true",
+                     help="keep each draw's sampled parameters in results.nc (8 bytes x draws x "
+                     "uncertain parameters), for scatter plots, regressions, scenario discovery")
     run.add_argument("--excel", type=Path, metavar="PATH", help="also write an Excel workbook "
                      "(summary, targets, provenance, scenario, kept inputs); needs openpyxl")
     _add_common(run)
@@ -226,7 +231,8 @@ def _simulate(args: argparse.Namespace) -> tuple[Scenario, Results]:
     scenario = load_scenario(args.file)
     backend = "dask" if args.scheduler else args.backend
     options = dict(seed=args.seed, sampler=args.sampler, backend=cast(BackendName, backend),
-                   client=args.scheduler, outputs=args.outputs)
+                   client=args.scheduler, outputs=args.outputs,
+                   keep_inputs=getattr(args, "keep_inputs", False))
     if args.precision is None:
         return scenario, simulate(scenario, draws=args.draws, **options)
     from .mcerror import run_until_precision
@@ -305,7 +311,7 @@ def _write_outputs(results: Results, folder: Path) -> None:
     results.summary().to_csv(folder / "summary.csv")
     figure = cast("Figure", plot.exhibit5(results).figure)
     try:
-        figure.savefig(folder / "exhibit5.png", dpi=130, format="png")
+        figure.savefig(folder / CHART, dpi=130, format="png")
     finally:
         plt.close(figure)
 
@@ -327,7 +333,7 @@ def _run(args: argparse.Namespace) -> int:
         print(_json(results))
     else:
         print(_table(results))
-        print(f"\nWrote {out / 'results.nc'}, {out / 'summary.csv'} and {out / 'exhibit5.png'}"
+        print(f"\nWrote {out / 'results.nc'}, {out / 'summary.csv'} and {out / CHART}"
               + (f", and {args.excel}" if args.excel else ""))
     return 0
 

@@ -201,11 +201,13 @@ class Plan:
         return out
 
     def evaluate(self, start: int, stop: int, keep_use_cases: bool = False,
-                 outputs: OutputsName = "full") -> dict[str, np.ndarray]:
+                 outputs: OutputsName = "full", keep_inputs: bool = False) -> dict[str, np.ndarray]:
         """Sample and evaluate draws ``start .. stop-1`` (see :meth:`compute`).
 
         With ``outputs="target_year"`` only the target year's sector values ``(n, S, 1)``, the
-        total for every year ``(n, Y)`` and the full potential ``(n, S)`` are returned.
+        total for every year ``(n, Y)`` and the full potential ``(n, S)`` are returned. With
+        ``keep_inputs``, ``inputs`` ``(n, len(uncertain))`` holds the sampled values of the
+        uncertain parameters.
 
         Raises
         ------
@@ -216,6 +218,8 @@ class Plan:
         with np.errstate(over="ignore", invalid="ignore"):  # the check below says more
             values = self.values(start, stop)
             out = self.compute(values, keep_use_cases)
+            if keep_inputs:
+                out["inputs"] = values[self.uncertain_rows].T  # a copy (fancy indexing)
             if outputs == "target_year":
                 value = out.pop("value")
                 out["value"] = value[:, :, self.target_index:self.target_index + 1].copy()
@@ -227,7 +231,8 @@ class Plan:
                     raise _nonfinite_error(self, values[:, draw:draw + 1], start + draw)
         return out
 
-    def shapes(self, keep_use_cases: bool, outputs: OutputsName) -> dict[str, tuple[int, ...]]:
+    def shapes(self, keep_use_cases: bool, outputs: OutputsName,
+               keep_inputs: bool = False) -> dict[str, tuple[int, ...]]:
         """Shape of each output array per draw (what :meth:`evaluate` returns after ``n``)."""
         n_s, n_u, n_y = int(self.base.shape[0]), self.n_use_cases, len(self.years)
         out: dict[str, tuple[int, ...]] = (
@@ -235,6 +240,8 @@ class Plan:
         out["full_potential"] = (n_s,)
         if keep_use_cases:
             out.update(use_case_value=(n_u, n_y), adoption=(n_u, n_y), use_case_full_potential=(n_u,))
+        if keep_inputs:
+            out["inputs"] = (len(self.uncertain_rows),)
         return out
 
     def compute(self, values: np.ndarray, keep_use_cases: bool = False) -> dict[str, np.ndarray]:
@@ -366,11 +373,12 @@ class Job(NamedTuple):
     size: int
     keep_use_cases: bool
     outputs: OutputsName
+    keep_inputs: bool = False
 
     def shapes(self) -> dict[str, tuple[int, ...]]:
         """Shape of each output array of the whole run."""
-        return {key: (self.draws, *shape)
-                for key, shape in self.plan.shapes(self.keep_use_cases, self.outputs).items()}
+        return {key: (self.draws, *shape) for key, shape in
+                self.plan.shapes(self.keep_use_cases, self.outputs, self.keep_inputs).items()}
 
     def chunks(self) -> Iterator[tuple[int, int]]:
         """``(start, stop)`` of each chunk of the run."""
@@ -378,7 +386,7 @@ class Job(NamedTuple):
 
     def evaluate(self, start: int, stop: int) -> dict[str, np.ndarray]:
         """The outputs of draws ``start .. stop-1`` (see :meth:`Plan.evaluate`)."""
-        return self.plan.evaluate(start, stop, self.keep_use_cases, self.outputs)
+        return self.plan.evaluate(start, stop, self.keep_use_cases, self.outputs, self.keep_inputs)
 
 
 def chunks(draws: int, size: int) -> Iterator[tuple[int, int]]:

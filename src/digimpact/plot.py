@@ -15,11 +15,13 @@ import pandas as pd
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
+    from .options import MetricName
     from .records import Target
     from .results import Results
     from .scenario import Scenario
 
-__all__ = ["adoption", "convergence", "distribution", "exhibit5", "fan", "sensitivity", "tornado"]
+__all__ = ["adoption", "convergence", "distribution", "exhibit5", "fan", "scatter", "sensitivity",
+           "tornado"]
 
 _BLUE, _GREY, _RED = "#1f5fa8", "#9aa5b1", "#c0392b"
 
@@ -30,6 +32,29 @@ def _axes(ax: Axes | None, size: tuple[float, float]) -> Axes:
 
         _, ax = plt.subplots(figsize=size, layout="constrained")
     return ax
+
+
+class _Style(NamedTuple):
+    """Colour and line style of one series."""
+
+    color: str
+    ls: str
+
+
+def _series_style(i: int) -> _Style:
+    """Colour and line style of the ``i``-th of many series: the ten colours of matplotlib's
+    ``tab10`` cycle, solid, then dashed, then dotted (30 distinct series)."""
+    from matplotlib import colors
+
+    return _Style(colors.to_hex(f"tab:{_TAB10[i % 10]}"), ("-", "--", ":")[i // 10 % 3])
+
+
+_TAB10 = ("blue", "orange", "green", "red", "purple", "brown", "pink", "gray", "olive", "cyan")
+
+
+def _legend_outside(ax: Axes) -> None:
+    """A legend to the right of the axes, clear of the data."""
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
 
 
 class _ChartRow(NamedTuple):
@@ -88,7 +113,8 @@ def exhibit5(results: Results, ax: Axes | None = None, year: int | None = None,
 
     Each row is a bar from the lower to the upper quantile of the simulated value in
     ``year``, read as the scenario's estimand (median ticked). Aggregate rows with a
-    published target show the published low and high as red markers beside the simulated bar.
+    published target show the published low and high as red markers beside the simulated bar;
+    the legend names the targets' source.
 
     ``envelope`` (a table of :func:`digimpact.structural.alternatives`, or named results)
     adds behind each sector's bar a hollow box from the lowest lower quantile to the highest
@@ -128,7 +154,8 @@ def exhibit5(results: Results, ax: Axes | None = None, year: int | None = None,
             for _, _, published in target.bounds():
                 ax.plot(published, i + 0.38, marker="v", color=_RED, ms=7, ls="none")
         labels.append(label)
-    ax.plot([], [], marker="v", color=_RED, ls="none", label="published (report)")
+    if any(row.target is not None for row in rows):
+        ax.plot([], [], marker="v", color=_RED, ls="none", label=_published_label(results.scenario))
     ax.barh([], [], color=_BLUE, label=f"simulated {100 * quantiles[0]:g}-{100 * quantiles[1]:g}%")
     handles = ax.get_legend_handles_labels()[0]
     if box is not None:
@@ -146,6 +173,16 @@ def exhibit5(results: Results, ax: Axes | None = None, year: int | None = None,
     return ax
 
 
+def _published_label(scenario: Scenario) -> str:
+    """Legend of the published marks: "published target" and where the targets come from
+    (the ``[scenario]`` table's ``source``, else the targets' own if they share one)."""
+    source = scenario.document.get("scenario", {}).get("source")
+    if not source:
+        sources = {t.source for t in scenario.targets.values()}
+        source = sources.pop() if len(sources) == 1 else "each target's source"
+    return textwrap.fill(f"published target ({source})", 60) if source else "published target"
+
+
 def adoption(source: Results | Scenario, sectors: Sequence[str] | None = None,
              ax: Axes | None = None, draws: int = 500, band: Sequence[float] = (0.05, 0.95),
              seed: int = 0) -> Axes:
@@ -153,7 +190,8 @@ def adoption(source: Results | Scenario, sectors: Sequence[str] | None = None,
 
     A sector's adoption is the potential-weighted mean of its use cases' adoption shares
     (weights: median value potential). ``source`` is a Results with use cases kept, or a
-    Scenario, which is simulated with ``draws`` draws.
+    Scenario, which is simulated with ``draws`` draws. Up to 30 sectors have distinct
+    colour and line-style pairs; the legend is outside the axes.
 
     Examples
     --------
@@ -173,21 +211,22 @@ def adoption(source: Results | Scenario, sectors: Sequence[str] | None = None,
         raise ValueError("these results have no use-case detail; simulate with keep_use_cases=True")
     scn = results.scenario
     ds = results.dataset
-    ax = _axes(ax, (8, 5))
-    for sid in sectors or list(scn.sectors):
+    ax = _axes(ax, (10, 5))
+    drawn = [sid for sid in sectors or list(scn.sectors)
+             if any(u.sector == sid for u in scn.use_cases.values())]
+    for i, sid in enumerate(drawn):
         members = [u for u in scn.use_cases.values() if u.sector == sid]
-        if not members:
-            continue
         weights = np.array([u.potential.median() for u in members])
         share = (ds["adoption"].sel(use_case=[u.id for u in members])
                  * weights[None, :, None]).sum("use_case") / weights.sum()
         lo, med, hi = np.quantile(share.values, [band[0], 0.5, band[1]], axis=0)
-        line, = ax.plot(ds["year"], med, label=scn.sectors[sid].name)
-        ax.fill_between(ds["year"], lo, hi, color=line.get_color(), alpha=0.15)
+        style = _series_style(i)
+        ax.plot(ds["year"], med, label=scn.sectors[sid].name, color=style.color, ls=style.ls)
+        ax.fill_between(ds["year"], lo, hi, color=style.color, alpha=0.15)
     ax.set_ylim(0, 1)
     ax.set_ylabel("adoption (share of potential captured)")
     ax.set_xlabel("year")
-    ax.legend(fontsize=8, ncol=2)
+    _legend_outside(ax)
     ax.grid(alpha=0.3)
     return ax
 
@@ -319,6 +358,44 @@ def tornado(table: pd.DataFrame, ax: Axes | None = None, top: int = 15) -> Axes:
     ax.set_xlabel(f"{a.get('output', 'output')} in {a.get('year', '')} ({a.get('unit', '')}); "
                   "others at their median")
     ax.legend(fontsize=8)
+    return ax
+
+
+def scatter(results: Results, input: str, output: str = "total", *, ax: Axes | None = None,
+            year: int | None = None, metric: MetricName = "annual") -> Axes:
+    """Each draw's sampled ``input`` against ``output``, with their Spearman rank correlation.
+
+    ``results`` must keep the draws' inputs (``simulate(..., keep_inputs=True)``); ``input``
+    is a parameter's stream name (``results.dataset["parameter"]``), ``output`` is
+    ``"total"``, a group, a sector or a target id.
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> import digimpact, digimpact.plot
+    >>> r = digimpact.simulate("scenarios/examples/minimal.toml", draws=500, seed=1,
+    ...                        keep_inputs=True)
+    >>> ax = digimpact.plot.scatter(r, "drivers.realisation.value", "core")
+    >>> len(ax.collections[0].get_offsets())
+    500
+    """
+    from scipy import stats
+
+    from .errors import UsageError, did_you_mean
+    from .sampled import draws_table
+
+    inputs, y = draws_table(results, output, year, metric)
+    if input not in inputs.columns:
+        raise UsageError(f"no kept input {input!r}{did_you_mean(input, inputs.columns)}; the "
+                         f"inputs are the uncertain parameters, e.g. {inputs.columns[0]!r}")
+    ax = _axes(ax, (7, 4.5))
+    x = inputs[input].to_numpy()
+    ax.scatter(x, y, s=6, alpha=min(1.0, 40 / np.sqrt(len(y))), color=_BLUE, lw=0)
+    rho = stats.spearmanr(x, y).statistic
+    ax.set_xlabel(input)
+    ax.set_ylabel(f"{output}, {results.unit} ({metric}, {year or results.scenario.meta.target_year})")
+    ax.set_title(f"{len(y):,} draws; Spearman rank correlation {rho:.2f}", fontsize=10)
+    ax.grid(alpha=0.3)
     return ax
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -86,8 +87,9 @@ def _version() -> str:
 
 def build_dataset(scenario: Scenario, arrays: Mapping[str, np.ndarray],
                   settings: RunSettings) -> xr.Dataset:
-    """Label engine output: dims ``draw``, ``sector``, ``year`` (and ``use_case``), with the
-    run's ``settings`` and the scenario as provenance in the attributes."""
+    """Label engine output: dims ``draw``, ``sector``, ``year`` (and ``use_case``,
+    ``parameter``), with the run's ``settings`` and the scenario as provenance in the
+    attributes."""
     draws, seed, sampler = settings
     meta = scenario.meta
     sectors = list(scenario.sectors.values())
@@ -138,6 +140,10 @@ def build_dataset(scenario: Scenario, arrays: Mapping[str, np.ndarray],
              "year": meta.target_year})
         data_vars["adoption"] = (("draw", "use_case", "year"), arrays["adoption"],
                                  {"units": "1", "long_name": "adoption share"})
+    if "inputs" in arrays:  # the uncertain parameters, in the sampler's (name) order
+        coords["parameter"] = sorted(n for n, d in scenario.parameters().items() if not d.is_fixed)
+        data_vars["inputs"] = (("draw", "parameter"), arrays["inputs"],
+                               {"long_name": "sampled value of each uncertain parameter"})
     attrs = {
         "title": meta.title, "unit": unit, "price_basis": meta.price_basis,
         "estimand": meta.estimand, "accounting_basis": meta.accounting_basis,
@@ -176,6 +182,25 @@ class Results:
         a = self.dataset.attrs
         return (f"<Results {a['title']!r}: {a['draws']} draws, seed {a['seed']}, "
                 f"sampler {a['sampler']}, scenario {a['scenario_hash'][:12]}>")
+
+    def _repr_html_(self) -> str:
+        """The results in Jupyter: provenance, the summary and the targets met."""
+        a = self.dataset.attrs
+        fmt = {"float_format": lambda x: f"{x:.2f}"}
+        checks = self.check()
+        if len(checks):
+            missed = int((~checks["ok"]).sum())
+            verdict = (f"all {len(checks)} published bounds met" if not missed
+                       else f"{missed} of {len(checks)} published bounds missed")
+            targets = (f"<h5>Targets: {verdict}</h5>" + checks.drop(columns="source").to_html(
+                index=False, **fmt))
+        else:
+            targets = "<p>No published targets in this scenario.</p>"
+        return (f"<h4>{html.escape(str(a['title']))}</h4>"
+                f"<p>{html.escape(self.unit)}, {a['metric']} value, target year {a['target_year']}; "
+                f"{a['draws']:,} draws, seed {a['seed']}, sampler {a['sampler']}; scenario "
+                f"{a['scenario_hash'][:12]}, digimpact {a['digimpact_version']}</p>"
+                + "<h5>Summary</h5>" + self.summary().to_html(**fmt) + targets)
 
     @property
     def unit(self) -> str:
