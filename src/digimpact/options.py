@@ -21,9 +21,10 @@ import warnings
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar, cast, get_args
 
-__all__ = ["BackendName", "BaseMeasure", "EffectName", "GroupBy", "MetricName", "OutputFormat",
-           "OutputsName", "PriceBasis", "ReportMetric", "RowLevel", "SamplerName",
-           "SensitivityMethod", "TargetMetric", "choices", "positional_deprecated", "reported"]
+__all__ = ["BackendName", "BaseMeasure", "EffectName", "GroupBy", "MetricName", "ObservationTarget",
+           "ObservationUse", "OutputFormat", "OutputsName", "PriceBasis", "ReportMetric", "RowLevel",
+           "SamplerName", "SensitivityMethod", "SeriesKind", "TargetMetric", "choices",
+           "positional_deprecated", "reported"]
 
 SamplerName = Literal["random", "lhs", "sobol"]
 """How uniform points are drawn: independent, Latin hypercube, scrambled Sobol'."""
@@ -52,6 +53,14 @@ OutputFormat = Literal["table", "json"]
 """What the command line prints on stdout."""
 RowLevel = Literal["sector", "group", "target", "total"]
 """The kinds of row of a report (see :meth:`digimpact.Scenario.report_rows`)."""
+SeriesKind = Literal["same", "proxy"]
+"""Whether an observed series measures the model's quantity itself or a related one (a proxy,
+which enters the update with an extra definition-mismatch error)."""
+ObservationUse = Literal["update", "shown"]
+"""Whether an observation enters the likelihood of :func:`digimpact.update` or is only shown."""
+ObservationTarget = Literal["kpi", "use_case", "profile", "sector"]
+"""What an observation measures: a KPI of the scenario, the adoption share of a use case or
+the mean of a profile's use cases, or a sector's value."""
 
 
 def choices(vocabulary: Any) -> tuple[str, ...]:

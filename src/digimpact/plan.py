@@ -28,6 +28,7 @@ from .adoption import CURVES, Curve
 from .correlation import GaussianCopula
 from .distributions import BatchPPF
 from .errors import ScenarioError, SimulationError
+from .observe import Probes
 from .options import EffectName, OutputsName
 from .sampling import Sampler, make_sampler
 from .scenario import Scenario
@@ -107,6 +108,7 @@ class Plan:
     copula: GaussianCopula
     use_cases: list[str]  # (U,) ids, for messages
     sectors: list[str]  # (S,) ids, for messages
+    probes: Probes | None = None  # also return these per draw (digimpact.update)
 
     @classmethod
     def build(cls, scenario: Scenario, draws: int, seed: int, sampler: str) -> Plan:
@@ -195,7 +197,9 @@ class Plan:
         """Sample and evaluate draws ``start .. stop-1`` (see :meth:`compute`).
 
         With ``outputs="target_year"`` only the target year's sector values ``(n, S, 1)`` and
-        the total for every year ``(n, Y)`` are returned.
+        the total for every year ``(n, Y)`` are returned. A plan with :attr:`probes` also
+        returns ``prediction`` ``(n, K)`` and ``inputs`` ``(n, P)`` (see
+        :mod:`digimpact.observe`).
 
         Raises
         ------
@@ -205,7 +209,12 @@ class Plan:
         """
         with np.errstate(over="ignore", invalid="ignore"):  # the check below says more
             values = self.values(start, stop)
-            out = self.compute(values, keep_use_cases)
+            out = self.compute(values, keep_use_cases or self.probes is not None)
+            if self.probes is not None:
+                out["prediction"] = self.probes.predict(out["adoption"], out["value"])
+                out["inputs"] = values[self.probes.inputs].T.copy()
+                if not keep_use_cases:
+                    del out["adoption"], out["use_case_value"]
             if outputs == "target_year":
                 value = out.pop("value")
                 out["value"] = value[:, :, self.target_index:self.target_index + 1].copy()
@@ -224,6 +233,8 @@ class Plan:
             {"value": (n_s, n_y)} if outputs == "full" else {"value": (n_s, 1), "total": (n_y,)})
         if keep_use_cases:
             out.update(use_case_value=(n_u, n_y), adoption=(n_u, n_y))
+        if self.probes is not None:
+            out.update(prediction=(len(self.probes.labels),), inputs=(len(self.probes.inputs),))
         return out
 
     def compute(self, values: np.ndarray, keep_use_cases: bool = False) -> dict[str, np.ndarray]:

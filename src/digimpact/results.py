@@ -259,7 +259,15 @@ class Results:
         """
         values = self.metric(metric, groups=groups, sectors=sectors, year=year, start=start,
                              rate=rate).values
-        return tuple(float(v) for v in np.quantile(values, q))
+        return tuple(float(v) for v in self._quantiles(values, q))
+
+    def _quantiles(self, values: np.ndarray, q: Sequence[float]) -> np.ndarray:
+        """Quantiles ``q`` over the draws (the first axis) of ``values``."""
+        return np.quantile(values, q, axis=0)
+
+    def _mean(self, values: np.ndarray) -> float:
+        """The mean over the draws of ``values``."""
+        return float(values.mean())
 
     @positional_deprecated("year", "quantiles", "metric")
     def summary(self, *, year: int | None = None, quantiles: Sequence[float] = (0.05, 0.5, 0.95),
@@ -292,8 +300,10 @@ class Results:
         for m in reported(metric):
             for row in self.scenario.report_rows():
                 v = self.metric(m, groups=row.groups, sectors=row.sectors, year=year).values
+                qs = self._quantiles(v, quantiles)
                 records.append({"metric": m, "level": row.level, "id": row.id, "label": row.label,
-                                "mean": float(v.mean()), **quantiles_of(v, quantiles)})
+                                "mean": self._mean(v),
+                                **{quantile_label(q): float(x) for q, x in zip(quantiles, qs, strict=True)}})
         return pd.DataFrame(records).set_index(["metric", "level", "id"])
 
     def check(self) -> pd.DataFrame:
@@ -309,7 +319,7 @@ class Results:
         for t in self.scenario.targets.values():
             values = self.metric(t.metric, groups=t.groups, sectors=t.sectors, year=t.year).values
             for which, q, published in t.bounds():
-                sim = float(np.quantile(values, q))
+                sim = float(self._quantiles(values, [q])[0])
                 rows.append({"target": t.id, "name": t.name, "bound": which, "quantile": q,
                              "published": published, "simulated": sim,
                              "residual": sim - published, "tolerance": t.tolerance,
