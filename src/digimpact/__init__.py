@@ -24,6 +24,7 @@ from .reproduce import Reproduction, reproduce
 from .results import Results, open_results
 from .scenario import Scenario, load_scenario
 from .sensitivity import sensitivity
+from .update import Posterior, update
 
 try:
     __version__ = version("digimpact")
@@ -32,6 +33,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "CalibrationReport",
+    "Posterior",
     "Comparison",
     "Reproduction",
     "Results",
@@ -49,4 +51,5 @@ __all__ = [
     "sensitivity",
     "simulate",
     "simulate_many",
+    "update",
 ]
