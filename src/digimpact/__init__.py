@@ -33,8 +33,8 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "CalibrationReport",
-    "Posterior",
     "Comparison",
+    "Posterior",
     "Reproduction",
     "Results",
     "Scenario",
