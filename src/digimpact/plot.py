@@ -1,6 +1,7 @@
 """Charts: the Exhibit 5 range chart and adoption curves with uncertainty bands.
 
-Each function draws on ``ax`` (a new figure if omitted) and returns the axes.
+Each function draws on ``ax`` (a new figure if omitted) and returns the axes; :func:`scorecard`
+draws one panel per KPI and returns their axes.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
 
-    from .records import Target
+    from .records import Kpi, Target
     from .results import Results
     from .scenario import Scenario
+    from .update import Posterior
 
-__all__ = ["adoption", "distribution", "exhibit5", "fan", "sensitivity", "tornado"]
+__all__ = ["adoption", "distribution", "exhibit5", "fan", "scorecard", "sensitivity", "tornado"]
 
-_BLUE, _GREY, _RED = "#1f5fa8", "#9aa5b1", "#c0392b"
+_BLUE, _GREY, _RED, _ORANGE = "#1f5fa8", "#9aa5b1", "#c0392b", "#e67e22"
 
 
 def _axes(ax: Axes | None, size: tuple[float, float]) -> Axes:
@@ -65,12 +67,14 @@ def _chart_rows(scenario: Scenario) -> list[_ChartRow]:
 
 
 def exhibit5(results: Results, ax: Axes | None = None, year: int | None = None,
-             quantiles: Sequence[float] = (0.05, 0.95)) -> Axes:
+             quantiles: Sequence[float] = (0.05, 0.95), *, posterior: Posterior | None = None) -> Axes:
     """Range chart in the structure of Exhibit 5: sectors, subtotals, total, published marks.
 
     Each row is a bar from the lower to the upper quantile of the simulated value in
     ``year`` (median ticked). Aggregate rows with a published target show the published
-    low and high as red markers beside the simulated bar.
+    low and high as red markers beside the simulated bar. With a ``posterior``
+    (:func:`digimpact.update`), each row has two bars: the prior ``results`` above and the
+    updated (weighted) ranges below, in orange.
 
     Examples
     --------
@@ -82,22 +86,28 @@ def exhibit5(results: Results, ax: Axes | None = None, year: int | None = None,
     True
     """
     rows = _chart_rows(results.scenario)
-    ax = _axes(ax, (9, 0.38 * len(rows) + 1.5))
+    ax = _axes(ax, (9, (0.38 if posterior is None else 0.6) * len(rows) + 1.5))
     year = results.scenario.meta.target_year if year is None else year
+    q = [quantiles[0], 0.5, quantiles[1]]
+    bars = [(results, 0.0, 0.55, None)] if posterior is None else [
+        (results, -0.17, 0.32, "prior"), (posterior, 0.17, 0.32, "updated")]
     labels = []
     for i, (kind, label, ids, target) in enumerate(rows):
-        v = results.metric(sectors=ids, year=year).values
-        lo, med, hi = np.quantile(v, [quantiles[0], 0.5, quantiles[1]])
-        colour = _BLUE if kind == "aggregate" else _GREY
-        ax.barh(i, hi - lo, left=lo, height=0.55, color=colour, alpha=0.85)
-        ax.plot([med, med], [i - 0.3, i + 0.3], color="black", lw=1)
-        ax.text(hi, i, f"  {lo:.1f}-{hi:.1f}", va="center", fontsize=8)
+        for source, shift, height, which in bars:
+            lo, med, hi = source.interval(sectors=ids, year=year, q=q)
+            colour = _ORANGE if which == "updated" else _BLUE if kind == "aggregate" else _GREY
+            ax.barh(i + shift, hi - lo, left=lo, height=height, color=colour, alpha=0.85)
+            ax.plot([med, med], [i + shift - height / 2, i + shift + height / 2], color="black", lw=1)
+            ax.text(hi, i + shift, f"  {lo:.1f}-{hi:.1f}", va="center", fontsize=8 if which is None else 7)
         if target is not None:
             for _, _, published in target.bounds():
                 ax.plot(published, i + 0.38, marker="v", color=_RED, ms=7, ls="none")
         labels.append(label)
+    span = f"{100 * quantiles[0]:g}-{100 * quantiles[1]:g}%"
     ax.plot([], [], marker="v", color=_RED, ls="none", label="published (report)")
-    ax.barh([], [], color=_BLUE, label=f"simulated {100 * quantiles[0]:g}-{100 * quantiles[1]:g}%")
+    ax.barh([], [], color=_BLUE, label=f"simulated {span}" if posterior is None else f"prior {span}")
+    if posterior is not None:
+        ax.barh([], [], color=_ORANGE, label=f"updated on observations {span} (ESS {posterior.ess:.0f})")
     ax.set_xlim(0, ax.get_xlim()[1] * 1.12)  # room for the range labels
     ax.set_yticks(range(len(rows)), labels)
     ax.invert_yaxis()
@@ -106,6 +116,101 @@ def exhibit5(results: Results, ax: Axes | None = None, year: int | None = None,
     ax.legend(loc="best", fontsize=8)
     ax.grid(axis="x", alpha=0.3)
     return ax
+
+
+def _kpi_band(source: Results, kpi: Kpi, band: Sequence[float], weights: np.ndarray | None
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Years and quantiles ``(3, Y)`` (band low, median, band high) of a KPI's probes."""
+    from .weights import weighted_quantile
+
+    years = np.array(list(source.scenario.years))
+    values = source.dataset["prediction"].sel(probe=[f"kpi.{kpi.id}.{y}" for y in years]).values
+    q = [band[0], 0.5, band[1]]
+    return years, (np.quantile(values, q, axis=0) if weights is None
+                   else weighted_quantile(values, weights, q))
+
+
+def _error_bar(obs) -> tuple[float, float]:
+    """The 90% error bar of an observation, below and above its value."""
+    from .weights import Z90
+
+    e = obs.error
+    if e.interval is not None:
+        return obs.value - e.interval[0], e.interval[1] - obs.value
+    half = Z90 * (e.sd if e.sd is not None else e.relative * abs(obs.value))
+    return half, half
+
+
+def scorecard(results: Results, posterior: Posterior | None = None, *, kpis: Sequence[str] | None = None,
+              band: Sequence[float] = (0.05, 0.95), ncols: int = 2, axes: Sequence[Axes] | None = None
+              ) -> np.ndarray:
+    """One panel per KPI (Exhibit 21 metric): the report's milestones (red), the observed
+    points with 90% error bars (circles for the same series, squares for proxies; hollow
+    for points only shown, filled for points that entered the update), and the ``band`` of
+    the model's KPI over the years, prior (blue) and updated (orange).
+
+    ``results`` is what :func:`digimpact.update` returns (a :class:`~digimpact.update.Posterior`,
+    whose unweighted draws are the prior), or the prior with the ``posterior`` beside it.
+
+    Returns
+    -------
+    numpy.ndarray of Axes
+        One per KPI, in the scenario's order (or that of ``kpis``).
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> import digimpact, digimpact.plot
+    >>> s = digimpact.load_scenario("scenarios/examples/minimal.toml").replace(
+    ...     kpis={"k": {"profiles": ["retail_wave1"], "scale": 100, "definition": "mean, in %",
+    ...                 "unit": "%", "milestones": {"2020": 5, "2030": 40}}},
+    ...     observations={"o": {"kpi": "k", "year": 2023, "value": 12.0, "error": {"sd": 2.0}}})
+    >>> axes = digimpact.plot.scorecard(digimpact.update(s, draws=500, seed=1, min_ess=1))
+    >>> len(axes)
+    1
+    """
+    from .update import Posterior
+
+    if posterior is None and isinstance(results, Posterior):
+        posterior = results
+    source = results if "prediction" in results.dataset else posterior
+    if source is None:
+        raise ValueError("these results have no KPIs per draw: pass what digimpact.update returns")
+    scn = source.scenario
+    chosen = [scn.kpis[k] for k in (kpis if kpis is not None else scn.kpis)]
+    if axes is None:
+        import matplotlib.pyplot as plt
+
+        nrows = -(-len(chosen) // ncols)
+        _, grid = plt.subplots(nrows, ncols, figsize=(5 * ncols, 3.4 * nrows), layout="constrained",
+                               squeeze=False)
+        for ax in grid.flat[len(chosen):]:
+            ax.set_visible(False)
+        axes = list(grid.flat[:len(chosen)])
+    entered = set(posterior.dataset["observation"].values) if posterior is not None else set()
+    for kpi, ax in zip(chosen, axes, strict=True):
+        bands = [("prior", _BLUE, None)] + ([("updated", _ORANGE, posterior.weights)] if posterior else [])
+        for label, colour, weights in bands:
+            years, (lo, med, hi) = _kpi_band(source, kpi, band, weights)
+            ax.fill_between(years, lo, hi, color=colour, alpha=0.25, lw=0)
+            ax.plot(years, med, color=colour, lw=1.5, label=f"model, {label}")
+        if kpi.milestones:
+            ax.plot(list(kpi.milestones), list(kpi.milestones.values()), marker="*", ms=10, color=_RED,
+                    ls=":", label="report milestones")
+        for obs in (o for o in scn.observations.values() if o.target == "kpi" and o.of == kpi.id):
+            filled = obs.id in entered
+            ax.errorbar(obs.year, obs.value, yerr=np.array([_error_bar(obs)]).T, color="black", lw=1,
+                        marker="s" if obs.series == "proxy" else "o", ms=5, capsize=2,
+                        mfc="black" if filled else "white", ls="none")
+        ax.set_title(textwrap.fill(kpi.name, 45), fontsize=9)
+        ax.set_ylabel(kpi.unit)
+        ax.grid(alpha=0.3)
+    for style, text in [(dict(marker="o", mfc="black"), "observed, entered the update"),
+                        (dict(marker="o", mfc="white"), "observed, shown only"),
+                        (dict(marker="s", mfc="white"), "proxy series")]:
+        axes[0].plot([], [], color="black", ls="none", **style, label=text)
+    axes[0].legend(fontsize=7, loc="upper left")
+    return np.array(axes)
 
 
 def adoption(source: Results | Scenario, sectors: Sequence[str] | None = None,
