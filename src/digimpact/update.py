@@ -95,7 +95,7 @@ class Posterior(Results):
         self.weights = dataset["weight"].values
 
     def __repr__(self) -> str:
-        return f"{super().__repr__()[:-1]}, ESS {self.ess:.1f}>"
+        return f"<Posterior{super().__repr__()[len('<Results'):-1]}, ESS {self.ess:.1f}>"
 
     @property
     def ess(self) -> float:
