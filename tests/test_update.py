@@ -25,17 +25,19 @@ from digimpact.weights import DegenerateWeightsWarning, weighted_quantile
 
 JAPAN = ROOT / "scenarios" / "japan2030"
 
-CONJUGATE = """
+HEADER = """
 [scenario]
-title = "Conjugate"
+title = "{title}"
 unit = "JPY trillion"
 base_year = 2020
-horizon = [2020, 2025]
+horizon = [2020, {last}]
 
 [sectors.a]
 group = "g"
 value_added = 100.0
+"""
 
+CONJUGATE = HEADER.format(title="Conjugate", last=2025) + """
 [drivers.v]
 acts_on = "value"
 value = { dist = "normal", mean = 1.0, sd = 0.1, low = 0.0, high = 3.0 }
@@ -53,17 +55,7 @@ value = 11.0
 error = { sd = 0.5 }
 """
 
-SPEED = """
-[scenario]
-title = "Speed"
-unit = "JPY trillion"
-base_year = 2020
-horizon = [2020, 2030]
-
-[sectors.a]
-group = "g"
-value_added = 100.0
-
+SPEED = HEADER.format(title="Speed", last=2030) + """
 [drivers.s]
 acts_on = "speed"
 value = { dist = "uniform", low = 0.5, high = 1.5 }

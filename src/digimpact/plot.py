@@ -205,10 +205,9 @@ def scorecard(results: Results, posterior: Posterior | None = None, *, kpis: Seq
         ax.set_title(textwrap.fill(kpi.name, 45), fontsize=9)
         ax.set_ylabel(kpi.unit)
         ax.grid(alpha=0.3)
-    for style, text in [(dict(marker="o", mfc="black"), "observed, entered the update"),
-                        (dict(marker="o", mfc="white"), "observed, shown only"),
-                        (dict(marker="s", mfc="white"), "proxy series")]:
-        axes[0].plot([], [], color="black", ls="none", **style, label=text)
+    for marker, face, text in [("o", "black", "observed, entered the update"),
+                               ("o", "white", "observed, shown only"), ("s", "white", "proxy series")]:
+        axes[0].plot([], [], color="black", ls="none", marker=marker, mfc=face, label=text)
     axes[0].legend(fontsize=7, loc="upper left")
     return np.array(axes)
 

@@ -13,7 +13,7 @@ import re
 from collections import deque
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 from . import distributions, records
 from .adoption import CURVES
@@ -631,7 +631,7 @@ def _observation(root: _Table, key: str, meta: records.Meta, kpis: Mapping[str, 
     if len(named) != 1:
         t.fail(f"expected exactly one of {', '.join(_TARGETS)} naming what is observed, got "
                f"{' and '.join(named) or 'none'}", named[1] if len(named) > 1 else None)
-    target = named[0]
+    target = cast(ObservationTarget, named[0])
     of = t.text(target)
     if target == "profile":
         _profile_members(t, target, of, members)
