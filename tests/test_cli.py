@@ -92,19 +92,33 @@ def test_check_exit_codes(tmp_path):
     assert out.returncode == 1 and "missed" in out.stderr
 
 
-def test_calibrate_writes_a_variant_that_hits_the_target(tmp_path):
+def test_calibrate_writes_a_variant_and_checks_out_of_sample_targets(tmp_path):
     variant = tmp_path / "variant.toml"
     variant.write_text(f'extends = "{EXAMPLE}"\n'
                        '[drivers.realisation]\nvalue = { dist = "lognormal", median = 1.0, sigma = 0.1 }\n'
-                       '[targets.core]\nlow = 3.0\nhigh = 5.0\ntolerance = 0.2\n')
+                       '[targets.core]\nlow = 3.0\nhigh = 5.0\ntolerance = 0.2\n'
+                       '[targets.all]\ngroups = ["core", "other"]\nhigh = 1000.0\ntolerance = 0.1\n')
     fitted = tmp_path / "fitted.toml"
     out = cli("calibrate", variant, "--draws", 2000, "--out", fitted)
+    # the economy-wide target is out of sample: its miss is a warning, and the exit code is 0
     assert out.returncode == 0, out.stdout + out.stderr
+    for line in ("Fitted targets", "Out-of-sample targets", "condition number",
+                 "out-of-sample target all p95 missed", f"Wrote {fitted}"):
+        assert line in out.stdout
     doc = tomllib.loads(fitted.read_text())
     assert doc["extends"] == "variant.toml"
-    assert set(doc["drivers"]["realisation"]["value"]) == {"median", "sigma"}
+    assert set(doc["drivers"]["realisation"]["value"]) == {"median"}  # the spread is the prior
+    assert re.search(r"#   all, p95: 1000 -> [\d.]+ \(out of sample\)", fitted.read_text())
     check = cli("check", fitted, "--draws", 2000)
-    assert check.returncode == 0, check.stdout
+    assert check.returncode == 1 and "1 target bound(s) missed" in check.stderr
+    exact = cli("calibrate", variant, "--draws", 2000, "--exact", "--target", "core", "--out", fitted)
+    assert exact.returncode == 0, exact.stdout + exact.stderr
+    assert set(tomllib.loads(fitted.read_text())["drivers"]["realisation"]["value"]) == {"median",
+                                                                                         "sigma"}
+    # a fitted target missed: exit 1, the variant still written
+    missed = cli("calibrate", variant, "--draws", 2000, "--target", "all", "--target", "core",
+                 "--out", fitted)
+    assert missed.returncode == 1 and "fitted target all p95 missed" in missed.stdout
 
 
 # ----------------------------------------------------------------------------- exit codes

@@ -200,7 +200,8 @@ def test_hand_check_targets(hand_results):
     h = hand_values()
     table = hand_results.check()
     assert list(table.columns) == ["target", "name", "bound", "quantile", "published",
-                                   "simulated", "residual", "tolerance", "ok", "source"]
+                                   "simulated", "residual", "tolerance", "ok", "mc_low", "mc_high",
+                                   "within_mc_error", "draws_needed", "source"]
     assert table[["target", "bound"]].values.tolist() == [["t1", "low"], ["t1", "high"],
                                                           ["cum", "high"]]
     sim_t1 = h["a"][YEARS.index(2023)]

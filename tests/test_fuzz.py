@@ -139,12 +139,14 @@ def edit(draw, doc: dict) -> None:
         table[draw(st.sampled_from(["0" + year, "\u00b2", "1066", year + "0"]))] = table[year]
         return
     numbers = [p for p in paths if isinstance(v := parent_of(doc, p)[p[-1]], int | float)
-               and not isinstance(v, bool)]
+               and not isinstance(v, bool) and abs(v) < 1e300]  # a 400-digit int has no float
     if how == "number" and numbers:
         path = draw(st.sampled_from(numbers))
         parent, key = parent_of(doc, path), path[-1]
         parent[key] = (parent[key] * draw(st.sampled_from(FACTORS)) if draw(st.booleans())
                        else parent[key] + draw(st.sampled_from(OFFSETS)))
+        return
+    if not paths:  # an earlier mutation emptied the document
         return
     path = draw(st.sampled_from(paths))
     parent, key = parent_of(doc, path), path[-1]

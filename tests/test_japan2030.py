@@ -170,14 +170,16 @@ def test_wave1_curves_are_fitted_to_exhibit21(exhibit5, sector):
     assert profile["ceiling"]["high"] == pytest.approx(min(1.0, 1.2 * fit["ceiling"]), abs=1e-3)
 
 
-def test_calibration_from_priors_lands_on_stored_values(exhibit5):
+def test_exact_calibration_from_priors_agrees_with_stored_values(exhibit5):
     priors = digimpact.load_scenario(JAPAN / "uncalibrated.toml")
-    fitted, report = calibrate(priors)
-    assert report.targets["ok"].all()
-    for key in report.parameters.index:
+    fitted, report = calibrate(priors, mode="exact")
+    assert report.targets["ok"].all() and report.out_of_sample.empty
+    # seven parameters for seven numbers are weakly identified (a spread can move a lot at
+    # no cost), so each stored value need only lie within that parameter's profile interval
+    for key, p in report.parameters.iterrows():
         _, driver, _, field = key.split(".")
         stored = exhibit5.drivers[driver].value.spec[field]
-        assert report.parameters.loc[key, "fitted"] == pytest.approx(stored, rel=0.02, abs=0.01)
+        assert p["profile_low"] / 1.01 <= stored <= p["profile_high"] * 1.01, key
     # the fast calibration model equals a full simulation of the fitted scenario
     check = digimpact.simulate(fitted, progress=False).check()
     assert np.allclose(check["simulated"], report.targets["achieved"], rtol=1e-9)

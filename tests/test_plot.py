@@ -99,3 +99,17 @@ def test_exhibit5_with_a_posterior_draws_prior_and_updated_bars(posterior):
     assert prior.get_x() == pytest.approx(lo) and prior.get_x() + prior.get_width() == pytest.approx(hi)
     lo, hi = posterior.interval()
     assert updated.get_x() == pytest.approx(lo) and updated.get_x() + updated.get_width() == pytest.approx(hi)
+
+
+def test_convergence_lines_bands_and_published_marks(results):
+    ax = digimpact.plot.convergence(results, target="core", points=12)
+    target = results.scenario.targets["core"]
+    published = [p for _, _, p in target.bounds()]
+    lines = [line for line in ax.lines if line.get_linestyle() == "-"]
+    assert len(lines) == 2 and len(ax.collections) == 2  # a line and a band per quantile
+    assert sorted(line.get_ydata()[0] for line in ax.lines if line.get_linestyle() == "--") == published
+    x, y = lines[1].get_data()
+    assert x[-1] == 400 and len(x) <= 12
+    assert y[-1] == pytest.approx(results.interval(groups=["core"], q=(0.95,))[0])
+    total = digimpact.plot.convergence(results)
+    assert [t.get_text() for t in total.get_legend().get_texts()] == ["p5", "p50", "p95"]

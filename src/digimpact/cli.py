@@ -88,6 +88,20 @@ def _whole(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def _positive(text: str) -> float:
+    """An argparse type: a positive finite number."""
+    try:
+        number = float(text)
+    except ValueError:
+        number = float("nan")
+    if not 0 < number < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number (e.g. 0.1), not {text!r}")
+    return number
+
+
+_positive.__name__ = "positive number"
+
+
 def _add_common(p: argparse.ArgumentParser, formats: bool = True) -> None:
     if formats:
         p.add_argument("--format", choices=choices(OutputFormat), default="table",
@@ -108,6 +122,9 @@ def _add_run_options(p: argparse.ArgumentParser, engine: bool = True) -> None:
                        "(implies --backend dask)")
         p.add_argument("--outputs", choices=choices(OutputsName), default="full",
                        help="target_year: sectors in the target year, total every year")
+        p.add_argument("--precision", type=_positive, help="draw in batches (of --draws, default "
+                       "2000) until every target quantile's 95%% Monte Carlo interval has a "
+                       "half-width below this, in the scenario's unit")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -121,6 +138,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_run_options(run)
     run.add_argument("--out", type=Path, help="output folder, replaced as a whole (default: "
                      "out/<scenario name>)")
+    run.add_argument("--excel", type=Path, metavar="PATH", help="also write an Excel workbook "
+                     "(summary, targets, provenance, scenario, kept inputs); needs openpyxl")
     _add_common(run)
     validate = add("validate", help="check a scenario file without running it")
     validate.add_argument("file", help="scenario file (.toml)")
@@ -128,12 +147,22 @@ def _parser() -> argparse.ArgumentParser:
     check = add("check", help="simulate and compare with the scenario's targets")
     _add_run_options(check)
     _add_common(check)
-    cal = add("calibrate", help="fit value drivers to the targets; write a variant")
+    cal = add("calibrate", help="fit value drivers to the targets; write a variant",
+              description="Fit the levels of the value drivers to the targets (with --exact, "
+              "their spreads too)\nand write a variant. Prints the fitted and the out-of-sample "
+              "targets, each\nparameter's profile interval, the identifiability and the warnings."
+              "\n\nExits 1 if a fitted target is missed. An out-of-sample miss is a warning and "
+              "exits 0:\nit is the model's test, not a failed fit ('digimpact check' on the "
+              "variant exits 1 on it).")
     _add_run_options(cal, engine=False)
     cal.add_argument("--out", type=Path, required=True, help="variant file to write (.toml)")
+    cal.add_argument("--exact", action="store_true", help="free every median and spread and "
+                     "fit every target: an exact fit that leaves nothing out of sample")
     cal.add_argument("--param", action="append", help="drivers.<id>.value.median|sigma "
-                     "(repeatable; default: every lognormal value driver)")
-    cal.add_argument("--target", action="append", help="target id (repeatable; default: all)")
+                     "(repeatable; default: each group's level, with --exact also every spread)")
+    cal.add_argument("--target", action="append", help="target id to fit (repeatable; the others "
+                     "are checked out of sample; default: all but the economy-wide totals, with "
+                     "--exact all)")
     _add_common(cal, formats=False)
     sens = add("sensitivity", help="rank the inputs that drive an output's range")
     sens.add_argument("file", help="scenario file (.toml)")
@@ -215,9 +244,14 @@ def _simulate(args: argparse.Namespace) -> tuple[Scenario, Results]:
 
     scenario = load_scenario(args.file)
     backend = "dask" if args.scheduler else args.backend
-    results = simulate(scenario, draws=args.draws, seed=args.seed, sampler=args.sampler,
-                       backend=cast(BackendName, backend), client=args.scheduler, outputs=args.outputs)
-    return scenario, results
+    options = dict(seed=args.seed, sampler=args.sampler, backend=cast(BackendName, backend),
+                   client=args.scheduler, outputs=args.outputs)
+    if args.precision is None:
+        return scenario, simulate(scenario, draws=args.draws, **options)
+    from .mcerror import run_until_precision
+
+    return scenario, run_until_precision(scenario, precision=args.precision,
+                                         batch=args.draws or 2000, **options)
 
 
 def _provenance(results: Results) -> dict[str, object]:
@@ -227,7 +261,7 @@ def _provenance(results: Results) -> dict[str, object]:
 
 
 def _json(results: Results) -> str:
-    table = results.summary().reset_index()
+    table = results.summary(intervals=True).reset_index()
     checks = results.check()
     doc = {"provenance": _provenance(results),
            "summary": json.loads(table.to_json(orient="records", double_precision=15)),
@@ -238,17 +272,27 @@ def _json(results: Results) -> str:
 
 def _table(results: Results) -> str:
     a = results.dataset.attrs
-    table = results.summary().drop(columns="mean")
+    table = _plus_minus(results.summary(intervals=True).drop(columns="mean"))
     lines = [f"{a['title']}",
              f"{a['unit']}, {a['metric']} value, target year {a['target_year']}; {a['draws']} "
              f"draws, seed {a['seed']}, sampler {a['sampler']}, scenario {a['scenario_hash'][:12]}",
-             "", table.to_string(float_format=lambda x: f"{x:8.2f}")]
+             "", table.to_string(float_format=lambda x: f"{x:8.2f}"),
+             "(±: half-width of the 95% Monte Carlo interval of the quantile before it)"]
     checks = results.check()
     if len(checks):
         shown = checks[["name", "bound", "quantile", "published", "simulated", "residual",
-                        "tolerance", "ok"]]
+                        "tolerance", "ok", "mc_low", "mc_high", "within_mc_error", "draws_needed"]]
         lines += ["", "Published targets:", shown.to_string(index=False, float_format=lambda x: f"{x:.2f}")]
     return "\n".join(lines)
+
+
+def _plus_minus(table: pd.DataFrame) -> pd.DataFrame:
+    """Each quantile column followed by "±", the half-width of its Monte Carlo interval."""
+    shown = table.loc[:, [c for c in table.columns if not c.endswith(("_low", "_high"))]].copy()
+    for column in [c for c in shown.columns if f"{c}_low" in table.columns][::-1]:
+        half = (table[f"{column}_high"] - table[f"{column}_low"]) / 2
+        shown.insert(shown.columns.get_loc(column) + 1, f"{column} ±", half)
+    return shown
 
 
 def _write_outputs(results: Results, folder: Path) -> None:
@@ -272,14 +316,22 @@ def _write_outputs(results: Results, folder: Path) -> None:
 def _run(args: argparse.Namespace) -> int:
     out = args.out or Path("out") / Path(args.file).stem
     check_writable(out, folder_of=OUTPUT_SET)  # before simulating
+    if args.excel:
+        from .export import require_openpyxl
+
+        require_openpyxl()
+        check_writable(args.excel)
     _scenario, results = _simulate(args)
     with replace_folder(out) as staging:  # all old files or all new ones
         _write_outputs(results, staging)
+    if args.excel:
+        results.to_excel(args.excel)
     if args.format == "json":
         print(_json(results))
     else:
         print(_table(results))
-        print(f"\nWrote {out / 'results.nc'}, {out / 'summary.csv'} and {out / 'exhibit5.png'}")
+        print(f"\nWrote {out / 'results.nc'}, {out / 'summary.csv'} and {out / 'exhibit5.png'}"
+              + (f", and {args.excel}" if args.excel else ""))
     return 0
 
 
@@ -302,7 +354,11 @@ def _check(args: argparse.Namespace) -> int:
         print("no targets in this scenario", file=sys.stderr)
     missed = int((~checks["ok"]).sum())
     if missed:
-        print(f"{missed} target bound(s) missed", file=sys.stderr)
+        noise = checks[~checks["ok"] & checks["within_mc_error"]]
+        detail = (f" ({len(noise)} within Monte Carlo error: more draws would settle "
+                  f"{'it' if len(noise) == 1 else 'them'}, about --draws {noise['draws_needed'].max()})"
+                  if len(noise) else " (beyond Monte Carlo error)")
+        print(f"{missed} target bound(s) missed{detail}", file=sys.stderr)
     return 1 if missed else 0
 
 
@@ -314,7 +370,8 @@ def _calibrate(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.file)
     check_writable(args.out)
     _fitted, report = calibrate(scenario, targets=args.target, params=args.param,
-                               draws=args.draws, seed=args.seed, sampler=args.sampler)
+                                mode="exact" if args.exact else "levels", draws=args.draws,
+                                seed=args.seed, sampler=args.sampler)
     values: dict = {}
     for key, value in report.parameters["fitted"].items():
         *head, last = key.split(".")
@@ -323,17 +380,19 @@ def _calibrate(args: argparse.Namespace) -> int:
             node = node.setdefault(part, {})
         node[last] = float(value)
     relative = os.path.relpath(Path(args.file).resolve(), args.out.resolve().parent)
-    lines = [f"# Calibrated by `digimpact calibrate` (digimpact {__version__}) on "
-             f"{report.draws} draws, seed {report.seed}, sampler {report.sampler}:",
+    lines = [f"# Calibrated by `digimpact calibrate{' --exact' if args.exact else ''}` (digimpact "
+             f"{__version__}) on {report.draws} draws, seed {report.seed}, sampler "
+             f"{report.sampler}:",
              "# scipy.optimize.least_squares on (simulated - published quantile) / tolerance.",
              "# target, quantile: published -> achieved"]
     lines += [f"#   {r.target}, {quantile_label(r.quantile)}: {r.published:g} -> {r.achieved:.2f}"
+              + (" (out of sample)" if r.role == "out_of_sample" else "")
               for r in report.targets.itertuples()]
     text = "\n".join(lines) + "\n" + tomli_w.dumps({"extends": relative, **values})
     atomic_write(args.out, text.encode())
-    print(report)
+    print(report.to_text())
     print(f"\nWrote {args.out}")
-    return 0 if report.targets["ok"].all() else 1
+    return EXIT_OK if report.fitted["ok"].all() else EXIT_MISSED
 
 
 def _reproduce(args: argparse.Namespace) -> int:

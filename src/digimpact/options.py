@@ -51,6 +51,8 @@ PriceBasis = Literal["nominal", "real"]
 """The price basis of a scenario's values."""
 OutputFormat = Literal["table", "json"]
 """What the command line prints on stdout."""
+CalibrationMode = Literal["levels", "exact"]
+"""What :func:`digimpact.calibrate` frees: the group levels only, or every median and spread."""
 RowLevel = Literal["sector", "group", "target", "total"]
 """The kinds of row of a report (see :meth:`digimpact.Scenario.report_rows`)."""
 SeriesKind = Literal["same", "proxy"]

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from .scenario import Scenario
     from .update import Posterior
 
-__all__ = ["adoption", "distribution", "exhibit5", "fan", "scorecard", "sensitivity", "tornado"]
+__all__ = ["adoption", "convergence", "distribution", "exhibit5", "fan", "scorecard", "sensitivity",
+           "tornado"]
 
 _BLUE, _GREY, _RED, _ORANGE = "#1f5fa8", "#9aa5b1", "#c0392b", "#e67e22"
 
@@ -384,4 +385,71 @@ def tornado(table: pd.DataFrame, ax: Axes | None = None, top: int = 15) -> Axes:
     ax.set_xlabel(f"{a.get('output', 'output')} in {a.get('year', '')} ({a.get('unit', '')}); "
                   "others at their median")
     ax.legend(fontsize=8)
+    return ax
+
+
+def convergence(results: Results, *, target: str | None = None,
+                quantiles: Sequence[float] | None = None, points: int = 30,
+                coverage: float = 0.95, ax: Axes | None = None) -> Axes:
+    """Running quantiles against the number of draws, with their Monte Carlo intervals.
+
+    For each of ``points`` sizes ``m`` (log-spaced up to all draws), the quantiles of the
+    first ``m`` draws and their order-statistic intervals
+    (:func:`digimpact.mcerror.running_intervals`): a line and a band per quantile.
+
+    Parameters
+    ----------
+    results : Results
+        A simulation.
+    target : str, optional
+        A target id: its value and quantiles, with the published figures as dashed lines
+        (default: the total, at the 5%, 50% and 95% quantiles).
+    quantiles : sequence of float, optional
+        Probabilities to follow (default: the target's, or 5%, 50% and 95%).
+    points : int, default: 30
+        Number of draw counts.
+    coverage : float, default: 0.95
+        Coverage of the bands.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw.
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> import digimpact, digimpact.plot
+    >>> r = digimpact.simulate("scenarios/examples/minimal.toml", draws=1000, seed=1)
+    >>> ax = digimpact.plot.convergence(r, target="core")
+    >>> len(ax.lines)  # two quantiles and two published figures
+    4
+    """
+    from .mcerror import running_intervals
+    from .results import quantile_label
+
+    ax = _axes(ax, (8, 4.5))
+    published: list[float] = []
+    if target is None:
+        values, name = results.metric().values, "All sectors"
+        quantiles = (0.05, 0.5, 0.95) if quantiles is None else quantiles
+    else:
+        t = results.scenario.targets[target]
+        values = results.metric(t.metric, groups=t.groups, sectors=t.sectors, year=t.year).values
+        name = t.name
+        bounds = t.bounds()
+        quantiles = [q for _, q, _ in bounds] if quantiles is None else quantiles
+        published = [p for _, _, p in bounds]
+    n = values.size
+    sizes = np.unique(np.geomspace(min(n, 20), n, points).astype(int))
+    iv = running_intervals(values, quantiles, sizes, coverage=coverage)
+    for j, q in enumerate(quantiles):
+        (line,) = ax.plot(sizes, iv.estimate[:, j], label=quantile_label(q))
+        finite = np.isfinite(iv.low[:, j]) & np.isfinite(iv.high[:, j])
+        ax.fill_between(sizes[finite], iv.low[finite, j], iv.high[finite, j], color=line.get_color(),
+                        alpha=0.2, linewidth=0)
+    for p in published:
+        ax.axhline(p, color=_RED, linestyle="--", linewidth=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("draws")
+    ax.set_ylabel(results.unit)
+    ax.set_title(f"{name}: running quantiles with {100 * coverage:g}% Monte Carlo intervals")
+    ax.legend(loc="best", fontsize=8)
     return ax

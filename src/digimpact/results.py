@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from . import mcerror
 from .atomic import atomic_write
 from .errors import ResultsError, ScenarioError, UsageError, check_choice
 from .options import MetricName, ReportMetric, positional_deprecated, reported
@@ -261,6 +262,8 @@ class Results:
                              rate=rate).values
         return tuple(float(v) for v in self._quantiles(values, q))
 
+    _weighted = False  # summaries of equally weighted draws (a Posterior weights them)
+
     def _quantiles(self, values: np.ndarray, q: Sequence[float]) -> np.ndarray:
         """Quantiles ``q`` over the draws (the first axis) of ``values``."""
         return np.quantile(values, q, axis=0)
@@ -271,7 +274,8 @@ class Results:
 
     @positional_deprecated("year", "quantiles", "metric")
     def summary(self, *, year: int | None = None, quantiles: Sequence[float] = (0.05, 0.5, 0.95),
-                metric: ReportMetric | None = None) -> pd.DataFrame:
+                metric: ReportMetric | None = None, intervals: bool = False,
+                coverage: float = mcerror.COVERAGE) -> pd.DataFrame:
         """Mean and quantiles of every row of :meth:`Scenario.report_rows`.
 
         The rows, in order: each sector (level ``"sector"``, grouped under its group), each
@@ -288,6 +292,12 @@ class Results:
             :func:`quantile_label`).
         metric : {"annual", "cumulative", "both"}, optional
             What to report (default: the scenario's ``metric``).
+        intervals : bool, default: False
+            Also report each quantile's Monte Carlo interval, as columns ``p5_low``,
+            ``p5_high``, ... (see :mod:`digimpact.mcerror`; for Sobol' points this runs
+            16 replicates of ``draws / 16`` points).
+        coverage : float, default: 0.95
+            Coverage of the intervals.
 
         Returns
         -------
@@ -296,42 +306,99 @@ class Results:
         """
         metric = self.scenario.meta.metric if metric is None else metric
         check_choice(metric, ReportMetric, "metric")
-        records = []
+        records, selects = [], []
         for m in reported(metric):
             for row in self.scenario.report_rows():
-                v = self.metric(m, groups=row.groups, sectors=row.sectors, year=year).values
+                def select(r: Results, row=row, m=m) -> np.ndarray:
+                    return r.metric(m, groups=row.groups, sectors=row.sectors, year=year).values
+                v = select(self)
+                selects.append(select)
                 qs = self._quantiles(v, quantiles)
                 records.append({"metric": m, "level": row.level, "id": row.id, "label": row.label,
                                 "mean": self._mean(v),
                                 **{quantile_label(q): float(x) for q, x in zip(quantiles, qs, strict=True)}})
-        return pd.DataFrame(records).set_index(["metric", "level", "id"])
+        table = pd.DataFrame(records).set_index(["metric", "level", "id"])
+        if intervals:
+            if self._weighted:
+                raise UsageError("Monte Carlo intervals are for equally weighted draws: summarise "
+                                 "posterior.resample() instead")
+            iv = mcerror.intervals(self, selects, quantiles, coverage=coverage)
+            for j, q in enumerate(quantiles):
+                label = quantile_label(q)
+                table[f"{label}_low"], table[f"{label}_high"] = iv.low[:, j], iv.high[:, j]
+        return table
 
-    def check(self) -> pd.DataFrame:
+    def check(self, *, coverage: float = mcerror.COVERAGE) -> pd.DataFrame:
         """Compare the simulated quantiles with the scenario's published targets.
+
+        Parameters
+        ----------
+        coverage
+            Coverage of the Monte Carlo intervals.
 
         Returns
         -------
         pandas.DataFrame
             One row per published bound: ``published``, ``simulated``, ``residual``
-            (simulated - published), ``tolerance`` and ``ok``.
+            (simulated - published), ``tolerance``, ``ok``; the Monte Carlo interval of the
+            simulated quantile ``mc_low``, ``mc_high`` (:func:`digimpact.mcerror.intervals`);
+            ``within_mc_error``, whether that interval reaches the band ``published +-
+            tolerance`` (a miss that more draws may turn into a pass, or a pass that they
+            may turn into a miss); and ``draws_needed``, the draws whose interval half-width
+            is the distance from the simulated value to the band's nearest edge, enough to
+            settle ``ok`` (extrapolated as ``1 / sqrt(draws)``; missing if unbounded).
         """
-        rows = []
+        rows, selects = [], []
         for t in self.scenario.targets.values():
-            values = self.metric(t.metric, groups=t.groups, sectors=t.sectors, year=t.year).values
+            def select(r: Results, t=t) -> np.ndarray:
+                return r.metric(t.metric, groups=t.groups, sectors=t.sectors, year=t.year).values
+            values = select(self)
             for which, q, published in t.bounds():
                 sim = float(self._quantiles(values, [q])[0])
+                selects.append((select, q))
                 rows.append({"target": t.id, "name": t.name, "bound": which, "quantile": q,
                              "published": published, "simulated": sim,
                              "residual": sim - published, "tolerance": t.tolerance,
                              "ok": abs(sim - published) <= t.tolerance, "source": t.source})
         columns = ["target", "name", "bound", "quantile", "published", "simulated", "residual",
-                   "tolerance", "ok", "source"]
-        return pd.DataFrame(rows, columns=columns)
+                   "tolerance", "ok", "mc_low", "mc_high", "within_mc_error", "draws_needed", "source"]
+        table = pd.DataFrame(rows, columns=columns)
+        if rows and not self._weighted:  # weighted draws: no order-statistic interval
+            _mc_columns(table, self, selects, coverage)
+        return table
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """The values in long form, columns ``draw``, ``sector``, ``year``, ``value`` (see
+        :func:`digimpact.export.tidy`)."""
+        from .export import tidy
+
+        return tidy(self)
+
+    def to_excel(self, path: str | Path, *, draws: bool = False) -> Path:
+        """Write a workbook: summary with intervals, targets, provenance, scenario, kept
+        inputs and optionally the draws (see :func:`digimpact.export.to_excel`; needs the
+        ``excel`` extra)."""
+        from .export import to_excel
+
+        return to_excel(self, path, draws=draws)
 
     # ---- files
     def to_netcdf(self, path: str | Path) -> Path:
         """Write the dataset to a netCDF file atomically (via h5netcdf)."""
         return atomic_write(path, writer=lambda tmp: self.dataset.to_netcdf(tmp, engine="h5netcdf"))
+
+
+def _mc_columns(table: pd.DataFrame, results: Results,
+                selects: Sequence[tuple[mcerror.Select, float]], coverage: float) -> None:
+    """Fill the Monte Carlo columns of :meth:`Results.check` (one select and quantile a row)."""
+    iv = mcerror.paired_intervals(results, selects, coverage=coverage)
+    table["mc_low"], table["mc_high"] = iv.low, iv.high
+    band_low, band_high = table["published"] - table["tolerance"], table["published"] + table["tolerance"]
+    table["within_mc_error"] = (table["mc_low"] <= band_high) & (table["mc_high"] >= band_low)
+    margin = (table["residual"].abs() - table["tolerance"]).abs()
+    needed = mcerror.draws_needed(int(results.dataset.attrs["draws"]),
+                                  iv.half_width, margin.to_numpy())
+    table["draws_needed"] = pd.array(np.where(np.isfinite(needed), needed, np.nan), dtype="Int64")
 
 
 def _check_metric_options(metric: MetricName, start: int | None, rate: float | None) -> None:

@@ -88,7 +88,11 @@ class Posterior(Results):
     (draw, probe: each KPI in each year and each other observation) and the uncertain inputs
     of the drivers and probed use cases, ``inputs`` (draw, parameter). :attr:`prior` is the
     same run unweighted; :meth:`resample` gives an ordinary, equally weighted Results.
+    Monte Carlo intervals (``summary(intervals=True)``, the ``mc_`` columns of :meth:`check`)
+    are for equally weighted draws: they are refused, or left empty, here.
     """
+
+    _weighted = True
 
     def __init__(self, dataset: xr.Dataset, scenario: Scenario | None = None) -> None:
         super().__init__(dataset, scenario)

@@ -150,6 +150,7 @@ class NormalError(_NormalFamily):
     _nonnegative = ("sd", "mismatch_sd")
 
     def measurement_sd(self, observed: float) -> float:
+        """The stated sd, whatever the observed value."""
         return self.sd
 
 
@@ -169,6 +170,7 @@ class RelativeError(_NormalFamily):
     _nonnegative = ("rel", "mismatch_sd")
 
     def measurement_sd(self, observed: float) -> float:
+        """``rel`` times the observed value's magnitude."""
         return self.rel * abs(observed)
 
 
@@ -214,15 +216,18 @@ class IntervalError(_NormalFamily):
         return (self.low + self.high) / 2
 
     def measurement_sd(self, observed: float) -> float:
+        """Half the interval's width over z(0.95): the interval read as a 90% normal one."""
         return (self.high - self.low) / (2 * Z90)
 
     def centre(self, observed: float) -> float:
+        """The interval's midpoint (the observed value must lie inside the interval)."""
         if not self.low <= observed <= self.high:
             raise UsageError(f"observed value {observed!r} lies outside its interval "
                              f"[{self.low}, {self.high}]")
         return self.midpoint
 
     def logpdf(self, observed: float, predicted: npt.ArrayLike) -> np.ndarray:
+        """Normal around the midpoint, or a box softened by ``mismatch_sd`` (``shape="uniform"``)."""
         if self.shape == "normal":
             return super().logpdf(observed, predicted)
         self.centre(observed)
