@@ -196,6 +196,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="observations entering the update, by their use key (repeatable; "
                      "default: update)")
     upd.add_argument("--no-proxies", action="store_true", help="leave proxy series out")
+    upd.add_argument("--rounds", type=_whole(1), default=1, help="widened second rounds when the "
+                     "data sit in the prior's tail (default: 1, importance sampling from the prior)")
     _add_common(upd)
     return parser
 
@@ -424,14 +426,14 @@ def _update(args: argparse.Namespace) -> int:
         post = update(args.file, args.observations, draws=args.draws, seed=args.seed,
                       sampler=args.sampler, use=tuple(args.use or ("update",)),
                       series=("same",) if args.no_proxies else ("same", "proxy"),
-                      backend=cast(BackendName, backend), client=args.scheduler)
+                      rounds=args.rounds, backend=cast(BackendName, backend), client=args.scheduler)
     warning = next((str(w.message) for w in caught
                     if issubclass(w.category, DegenerateWeightsWarning)), None)
     table, drivers = post.compare(), post.parameters()
     drivers = drivers[drivers.index.str.startswith("drivers.")]
     beta = post.tempering()
     if args.format == "json":
-        print(json.dumps({"provenance": _provenance(post), "ess": post.ess,
+        print(json.dumps({"provenance": _provenance(post), "ess": post.ess, "rounds": args.rounds,
                           "tempering_exponent": beta, "warning": warning,
                           "observations": [o.id for o in post.observations],
                           "summary": _records(table), "drivers": _records(drivers),
@@ -442,7 +444,8 @@ def _update(args: argparse.Namespace) -> int:
         print(f"{a['title']}\n{a['unit']}, {a['metric']} value, target year {a['target_year']}; "
               f"{a['draws']} draws, seed {a['seed']}, sampler {a['sampler']}\n"
               f"{len(post.observations)} observations; effective sample size {post.ess:.1f} "
-              f"of {a['draws']}; tempering exponent for 50% ESS {beta:.3g}\n")
+              f"of {a['draws']} ({args.rounds} round{'s' if args.rounds > 1 else ''}); tempering "
+              f"exponent for 50% ESS {beta:.3g}\n")
         print(table.drop(columns=["prior mean", "posterior mean"]).to_string(
             float_format=lambda x: f"{x:8.2f}"))
         print("\nDrivers:\n" + drivers.to_string(float_format=lambda x: f"{x:8.3f}"))

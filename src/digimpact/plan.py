@@ -172,9 +172,12 @@ class Plan:
         """Draws per chunk: about ``CHUNK_ELEMENTS`` use-case-year values, 64 to 2**20."""
         return int(np.clip(CHUNK_ELEMENTS // max(1, self.n_use_cases * len(self.years)), 64, 2**20))
 
-    def values(self, start: int, stop: int) -> np.ndarray:
-        """Parameter values for draws ``start .. stop-1``, shape ``(len(names), n)``."""
-        u = self.sampler.uniforms(start, stop)
+    def values(self, start: int, stop: int, points: np.ndarray | None = None) -> np.ndarray:
+        """Parameter values for draws ``start .. stop-1``, shape ``(len(names), n)``: from the
+        sampler's uniform points, or from ``points`` ``(len(uncertain), n)`` if given (points
+        of independent uniforms, e.g. a second-round proposal; the correlations are imposed
+        on a copy)."""
+        u = self.sampler.uniforms(start, stop) if points is None else points.copy()
         self.copula.apply(u)
         return self.values_at(u)
 
@@ -193,8 +196,9 @@ class Plan:
         return out
 
     def evaluate(self, start: int, stop: int, keep_use_cases: bool = False,
-                 outputs: OutputsName = "full") -> dict[str, np.ndarray]:
-        """Sample and evaluate draws ``start .. stop-1`` (see :meth:`compute`).
+                 outputs: OutputsName = "full", points: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Sample and evaluate draws ``start .. stop-1`` (see :meth:`compute`), or evaluate the
+        uniform ``points`` given for them (see :meth:`values`).
 
         With ``outputs="target_year"`` only the target year's sector values ``(n, S, 1)`` and
         the total for every year ``(n, Y)`` are returned. A plan with :attr:`probes` also
@@ -208,7 +212,7 @@ class Plan:
             parameter values that produced it.
         """
         with np.errstate(over="ignore", invalid="ignore"):  # the check below says more
-            values = self.values(start, stop)
+            values = self.values(start, stop, points)
             out = self.compute(values, keep_use_cases or self.probes is not None)
             if self.probes is not None:
                 out["prediction"] = self.probes.predict(out["adoption"], out["value"])

@@ -151,7 +151,8 @@ def scorecard(results: Results, posterior: Posterior | None = None, *, kpis: Seq
     the model's KPI over the years, prior (blue) and updated (orange).
 
     ``results`` is what :func:`digimpact.update` returns (a :class:`~digimpact.update.Posterior`,
-    whose unweighted draws are the prior), or the prior with the ``posterior`` beside it.
+    whose :attr:`~digimpact.update.Posterior.prior` gives the prior band), or any results with
+    the ``posterior`` beside it.
 
     Returns
     -------
@@ -174,10 +175,10 @@ def scorecard(results: Results, posterior: Posterior | None = None, *, kpis: Seq
 
     if posterior is None and isinstance(results, Posterior):
         posterior = results
-    source = results if "prediction" in results.dataset else posterior
-    if source is None:
+    prior = posterior.prior if posterior is not None else results
+    if "prediction" not in prior.dataset:
         raise ValueError("these results have no KPIs per draw: pass what digimpact.update returns")
-    scn = source.scenario
+    scn = prior.scenario
     chosen = [scn.kpis[k] for k in (kpis if kpis is not None else scn.kpis)]
     if axes is None:
         import matplotlib.pyplot as plt
@@ -190,8 +191,9 @@ def scorecard(results: Results, posterior: Posterior | None = None, *, kpis: Seq
         axes = list(grid.flat[:len(chosen)])
     entered = set(posterior.dataset["observation"].values) if posterior is not None else set()
     for kpi, ax in zip(chosen, axes, strict=True):
-        bands = [("prior", _BLUE, None)] + ([("updated", _ORANGE, posterior.weights)] if posterior else [])
-        for label, colour, weights in bands:
+        bands = [("prior", prior, None)] + ([("updated", posterior, posterior.weights)] if posterior else [])
+        for label, source, weights in bands:
+            colour = _BLUE if weights is None else _ORANGE
             years, (lo, med, hi) = _kpi_band(source, kpi, band, weights)
             ax.fill_between(years, lo, hi, color=colour, alpha=0.25, lw=0)
             ax.plot(years, med, color=colour, lw=1.5, label=f"model, {label}")

@@ -18,10 +18,11 @@ import pandas as pd
 import xarray as xr
 
 from . import observe
-from .engine import _check_backend, _execute, _prepare
-from .errors import ScenarioError, UsageError, check_choice
+from .engine import _check_backend, _execute, _prepare, _Run
+from .errors import ScenarioError, UsageError, check_choice, check_whole
 from .loader import Origins, merge, read_document
 from .options import BackendName, ObservationUse, SamplerName, SeriesKind
+from .plan import Job
 from .records import Observation
 from .results import Results, build_dataset, quantile_label
 from .scenario import Scenario, load_scenario
@@ -31,6 +32,7 @@ from .weights import (
     IntervalError,
     NormalError,
     RelativeError,
+    WidenedProposal,
     check_ess,
     effective_sample_size,
     importance_weights,
@@ -94,9 +96,11 @@ class Posterior(Results):
 
     _weighted = True
 
-    def __init__(self, dataset: xr.Dataset, scenario: Scenario | None = None) -> None:
+    def __init__(self, dataset: xr.Dataset, scenario: Scenario | None = None, *,
+                 prior: Results | None = None) -> None:
         super().__init__(dataset, scenario)
         self.weights = dataset["weight"].values
+        self._prior = prior
 
     def __repr__(self) -> str:
         return f"<Posterior{super().__repr__()[len('<Results'):-1]}, ESS {self.ess:.1f}>"
@@ -108,8 +112,12 @@ class Posterior(Results):
 
     @property
     def prior(self) -> Results:
-        """The same draws, unweighted."""
-        return Results(self.dataset, self.scenario)
+        """The prior draws, unweighted: these draws, or after widened rounds (``rounds > 1``)
+        those of the first round."""
+        if self._prior is not None:
+            return self._prior
+        return Results(self.dataset.drop_vars(["weight", "loglik", "log_ratio", "observation"]),
+                       self.scenario)
 
     @property
     def observations(self) -> list[Observation]:
@@ -126,8 +134,8 @@ class Posterior(Results):
         """The power ``beta <= 1`` of the likelihood that keeps ``ess_fraction`` of the draws as
         ESS (:func:`digimpact.weights.tempering_exponent`): well below 1, the data sit in the
         prior's tail and more draws are needed."""
-        return tempering_exponent(self.dataset["loglik"].sum("observation").values,
-                                  ess_fraction=ess_fraction)
+        total = self.dataset["loglik"].sum("observation") + self.dataset["log_ratio"]
+        return tempering_exponent(total.values, ess_fraction=ess_fraction)
 
     def resample(self, *, seed: int | None = None) -> Results:
         """An ordinary Results of as many draws, resampled systematically by weight
@@ -137,15 +145,17 @@ class Posterior(Results):
         match the weighted ones up to that rounding."""
         seed = int(self.dataset.attrs["seed"]) if seed is None else seed
         index = systematic_resample(self.weights, seed=seed)
-        ds = self.dataset.drop_vars(["weight", "loglik", "observation"]).isel(draw=index)
+        ds = self.dataset.drop_vars(["weight", "loglik", "log_ratio", "observation"]).isel(draw=index)
         ds = ds.assign_coords(draw=np.arange(len(index)), source_draw=("draw", index))
         return Results(ds, self.scenario)
 
-    def _table(self, data: xr.DataArray, quantiles: Sequence[float]) -> pd.DataFrame:
-        """Prior and posterior mean and quantiles of each column of ``data`` (draw, column)."""
-        v = data.values
-        prior, post = np.quantile(v, quantiles, axis=0), self._quantiles(v, quantiles)
-        out = {"prior mean": v.mean(axis=0), "posterior mean": self.weights @ v}
+    def _table(self, name: str, quantiles: Sequence[float]) -> pd.DataFrame:
+        """Prior and posterior mean and quantiles of each column of the variable ``name``
+        (draw, column): the prior from :attr:`prior`, the posterior weighted."""
+        data, v = self.dataset[name], self.dataset[name].values
+        p = self.prior.dataset[name].values
+        prior, post = np.quantile(p, quantiles, axis=0), self._quantiles(v, quantiles)
+        out = {"prior mean": p.mean(axis=0), "posterior mean": self.weights @ v}
         out |= {f"prior {quantile_label(q)}": prior[i] for i, q in enumerate(quantiles)}
         out |= {f"posterior {quantile_label(q)}": post[i] for i, q in enumerate(quantiles)}
         return pd.DataFrame(out, index=pd.Index(data[data.dims[1]].values, name=data.dims[1]))
@@ -153,11 +163,11 @@ class Posterior(Results):
     def parameters(self, *, quantiles: Sequence[float] = (0.05, 0.5, 0.95)) -> pd.DataFrame:
         """Prior and posterior of every kept input (uncertain drivers and the parameters of
         the probed use cases), one row each."""
-        return self._table(self.dataset["inputs"], quantiles)
+        return self._table("inputs", quantiles)
 
     def kpis(self, *, quantiles: Sequence[float] = (0.05, 0.5, 0.95)) -> pd.DataFrame:
         """Prior and posterior of every KPI in every year, indexed by ``(kpi, year)``."""
-        table = self._table(self.dataset["prediction"], quantiles)
+        table = self._table("prediction", quantiles)
         table = table[table.index.str.startswith("kpi.")]
         parts = table.index.str.split(".")
         table.index = pd.MultiIndex.from_arrays([parts.str[1], parts.str[2].astype(int)],
@@ -167,7 +177,7 @@ class Posterior(Results):
     def fit(self, *, quantiles: Sequence[float] = (0.05, 0.5, 0.95)) -> pd.DataFrame:
         """Each of the scenario's observations with the prior and posterior predictive of its
         probe (before the observation's own error), and whether it entered the update."""
-        table = self._table(self.dataset["prediction"], quantiles)
+        table = self._table("prediction", quantiles)
         entered = set(self.dataset["observation"].values)
         rows = []
         for obs in self.scenario.observations.values():
@@ -203,7 +213,7 @@ def update(scenario: Scenario | Results | str | Path, observations: str | Path |
            draws: int | None = None, seed: int | None = None, sampler: SamplerName | None = None,
            use: Sequence[ObservationUse] = ("update",),
            series: Sequence[SeriesKind] = ("same", "proxy"), min_ess: float = 1000.0,
-           chunk_size: int | None = None, backend: BackendName = "local",
+           rounds: int = 1, chunk_size: int | None = None, backend: BackendName = "local",
            client: Client | str | None = None, progress: bool | None = None) -> Posterior:
     """Weight a scenario's Monte Carlo draws by the likelihood of its observations.
 
@@ -229,6 +239,14 @@ def update(scenario: Scenario | Results | str | Path, observations: str | Path |
     min_ess : float, default: 1000
         Below this effective sample size a :class:`DegenerateWeightsWarning` suggests a draw
         count (see :meth:`Posterior.tempering` for how far the data pull).
+    rounds : int, default: 1
+        With ``rounds > 1``, when the data sit in the prior's tail: each further round draws
+        as many points from a proposal widened around the previous round's draws, weighted at
+        the likelihood power that keeps 20% ESS
+        (:class:`digimpact.weights.WidenedProposal`, a defensive mixture with the prior), and
+        weights them by likelihood x prior / proposal. The posterior is the last round's;
+        :attr:`Posterior.prior` stays the first round's prior draws. Later rounds run in this
+        process.
     chunk_size, backend, client, progress
         As for :func:`digimpact.simulate`; the weights are bit-identical for any chunk size
         and on either backend.
@@ -260,22 +278,57 @@ def update(scenario: Scenario | Results | str | Path, observations: str | Path |
         scenario = with_observations(scenario, observations)
     chosen = _selected(scenario, use, series)
     _check_backend(backend, client, False, progress)
+    rounds = check_whole(rounds, "rounds", 1)
     run = _prepare(scenario, draws, seed, sampler, chunk_size, False, "full")
     plan = dataclasses.replace(run.job.plan, probes=observe.build(scenario, run.job.plan))
     run = run._replace(job=run.job._replace(plan=plan))
     out = _execute([run], backend=backend, client=client, lazy=False, progress=progress)[0]
-    assert plan.probes is not None
-    probes = list(plan.probes.labels)
-    columns = out["prediction"][:, [probes.index(observe.column(o)) for o in chosen]]
+    posterior = _posterior(run, out, chosen, np.zeros(run.settings.draws))
+    points = plan.sampler.uniforms(0, run.settings.draws)
+    for r in range(1, rounds):  # widened second rounds, evaluated here chunk by chunk
+        total = posterior.dataset["loglik"].sum("observation").values + posterior.dataset["log_ratio"].values
+        tempered = importance_weights(total, power=tempering_exponent(total, ess_fraction=0.2))
+        proposal = WidenedProposal.fit(points.T, tempered)
+        points = proposal.sample(run.settings.draws, seed=_round_seed(run.settings.seed, r)).T.copy()
+        out = _evaluate_points(run.job, points)
+        posterior = _posterior(run, out, chosen, proposal.log_prior_ratio(points.T),
+                              prior=posterior.prior, round_=r + 1)
+    check_ess(posterior.weights, min_ess=min_ess)
+    return posterior
+
+
+def _round_seed(seed: int, round_: int) -> int:
+    """The seed of the proposal of round ``round_ + 1``, derived from the run's root seed."""
+    return int(np.random.SeedSequence([seed, round_]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def _evaluate_points(job: Job, points: np.ndarray) -> dict[str, np.ndarray]:
+    """The outputs of the plan at uniform ``points`` ``(P, draws)``, in the job's chunks."""
+    out = {key: np.empty(shape) for key, shape in job.shapes().items()}
+    for start, stop in job.chunks():
+        for key, arr in job.plan.evaluate(start, stop, False, "full", points[:, start:stop]).items():
+            out[key][start:stop] = arr
+    return out
+
+
+def _posterior(run: _Run, out: dict[str, np.ndarray], chosen: Sequence[Observation],
+              log_ratio: np.ndarray, *, prior: Results | None = None, round_: int = 1) -> Posterior:
+    """The Posterior of one round's outputs: draws weighted by likelihood x prior / proposal
+    (``log_ratio``, zero for draws of the prior itself)."""
+    probes = run.job.plan.probes
+    assert probes is not None
+    labels = list(probes.labels)
+    columns = out["prediction"][:, [labels.index(observe.column(o)) for o in chosen]]
     loglik = np.column_stack([error_model(o).logpdf(o.value, columns[:, k])
                               for k, o in enumerate(chosen)])
-    weights = importance_weights(loglik.sum(axis=1))
-    ds = build_dataset(scenario, out, run.settings).assign(
+    weights = importance_weights(loglik.sum(axis=1) + log_ratio)
+    ds = build_dataset(run.scenario, out, run.settings).assign(
         weight=("draw", weights, {"long_name": "importance weight"}),
         loglik=(("draw", "observation"), loglik, {"long_name": "log likelihood"}),
+        log_ratio=("draw", log_ratio, {"long_name": "log prior / proposal density"}),
         prediction=(("draw", "probe"), out["prediction"], {"long_name": "KPIs and observed quantities"}),
         inputs=(("draw", "parameter"), out["inputs"], {"long_name": "uncertain input values"}),
-    ).assign_coords(observation=[o.id for o in chosen], probe=probes,
-                    parameter=list(plan.probes.input_names))
-    check_ess(weights, min_ess=min_ess)
-    return Posterior(ds, scenario)
+    ).assign_coords(observation=[o.id for o in chosen], probe=labels,
+                    parameter=list(probes.input_names))
+    ds.attrs["rounds"] = round_
+    return Posterior(ds, run.scenario, prior=prior)
