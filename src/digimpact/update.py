@@ -86,10 +86,11 @@ class Posterior(Results):
     :class:`Results` uses the importance weights (weighted mean, weighted quantiles).
 
     The dataset holds, besides the run's values, ``weight`` (draw), the log likelihood of each
-    observation that entered, ``loglik`` (draw, observation), the probes ``prediction``
-    (draw, probe: each KPI in each year and each other observation) and the uncertain inputs
-    of the drivers and probed use cases, ``inputs`` (draw, parameter). :attr:`prior` is the
-    same run unweighted; :meth:`resample` gives an ordinary, equally weighted Results.
+    observation that entered, ``loglik`` (draw, observation), ``log_ratio`` (draw: log prior
+    / proposal density, 0 in the first round), the probes ``prediction`` (draw, probe: each
+    KPI in each year and each other observation) and the uncertain inputs of the drivers and
+    probed use cases, ``inputs`` (draw, parameter). :attr:`prior` gives the prior draws
+    unweighted; :meth:`resample` gives an ordinary, equally weighted Results.
     Monte Carlo intervals (``summary(intervals=True)``, the ``mc_`` columns of :meth:`check`)
     are for equally weighted draws: they are refused, or left empty, here.
     """
