@@ -425,7 +425,7 @@ def _update(args: argparse.Namespace) -> int:
         warnings.simplefilter("always", DegenerateWeightsWarning)
         post = update(args.file, args.observations, draws=args.draws, seed=args.seed,
                       sampler=args.sampler, use=tuple(args.use or ("update",)),
-                      series=("same",) if args.no_proxies else ("same", "proxy"),
+                      series=("same",) if args.no_proxies else None,
                       rounds=args.rounds, backend=cast(BackendName, backend), client=args.scheduler)
     warning = next((str(w.message) for w in caught
                     if issubclass(w.category, DegenerateWeightsWarning)), None)

@@ -21,7 +21,7 @@ from . import observe
 from .engine import _check_backend, _execute, _prepare, _Run
 from .errors import ScenarioError, UsageError, check_choice, check_whole
 from .loader import Origins, merge, read_document
-from .options import BackendName, ObservationUse, SamplerName, SeriesKind
+from .options import BackendName, ObservationUse, SamplerName, SeriesKind, choices
 from .plan import Job
 from .records import Observation
 from .results import Results, build_dataset, quantile_label
@@ -213,7 +213,7 @@ def _selected(scenario: Scenario, use: Sequence[str], series: Sequence[str]) -> 
 def update(scenario: Scenario | Results | str | Path, observations: str | Path | None = None, *,
            draws: int | None = None, seed: int | None = None, sampler: SamplerName | None = None,
            use: Sequence[ObservationUse] = ("update",),
-           series: Sequence[SeriesKind] = ("same", "proxy"), min_ess: float = 1000.0,
+           series: Sequence[SeriesKind] | None = None, min_ess: float = 1000.0,
            rounds: int = 1, chunk_size: int | None = None, backend: BackendName = "local",
            client: Client | str | None = None, progress: bool | None = None) -> Posterior:
     """Weight a scenario's Monte Carlo draws by the likelihood of its observations.
@@ -235,8 +235,9 @@ def update(scenario: Scenario | Results | str | Path, observations: str | Path |
         results given).
     use : sequence of {"update", "shown"}, default: ("update",)
         Which observations enter the likelihood, by their ``use`` key.
-    series : sequence of {"same", "proxy"}, default: ("same", "proxy")
-        Which observations enter, by their ``series`` key (``("same",)`` leaves proxies out).
+    series : sequence of {"same", "proxy"}, optional
+        Which observations enter, by their ``series`` key (default: both; ``("same",)``
+        leaves proxies out).
     min_ess : float, default: 1000
         Below this effective sample size a :class:`DegenerateWeightsWarning` suggests a draw
         count (see :meth:`Posterior.tempering` for how far the data pull).
@@ -277,7 +278,7 @@ def update(scenario: Scenario | Results | str | Path, observations: str | Path |
         scenario = load_scenario(scenario)
     if observations is not None:
         scenario = with_observations(scenario, observations)
-    chosen = _selected(scenario, use, series)
+    chosen = _selected(scenario, use, choices(SeriesKind) if series is None else series)
     _check_backend(backend, client, False, progress)
     rounds = check_whole(rounds, "rounds", 1)
     run = _prepare(scenario, draws, seed, sampler, chunk_size, False, "full")
