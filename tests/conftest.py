@@ -137,6 +137,25 @@ def run(backend, request):
                                                          **kwargs, **extra)
 
 
+# ----------------------------------------------------------------------------- Japan 2030
+BEFORE_ISSUE_10 = {"scenario.base_measure": "gross_output", "scenario.counterfactual": "none",
+                   "drivers.realisation.value.sigma": 0.04392,
+                   "drivers.value_core.value.median": 5.29, "drivers.value_core.value.sigma": 0.08366,
+                   "drivers.value_public.value.median": 4.124,
+                   "drivers.value_public.value.sigma": 1.271e-06,
+                   "drivers.value_other.value.median": 9.271,
+                   "drivers.value_other.value.sigma": 0.03252}
+"""Overrides of scenarios/japan2030/exhibit5.toml that give the scenario as it was before
+issue 10 (gross-output basis, no counterfactual, the calibration of that basis), with
+:func:`before_issue_10` for the old growth."""
+
+
+def before_issue_10(exhibit5: digimpact.Scenario) -> digimpact.Scenario:
+    """Japan 2030 as it was before issue 10: :data:`BEFORE_ISSUE_10` and 1.155% growth."""
+    growth = {f"sectors.{s}.growth": 0.01155 for s in exhibit5.sectors}
+    return exhibit5.with_overrides({**BEFORE_ISSUE_10, **growth})
+
+
 # ----------------------------------------------------------------------------- notebooks
 @pytest.fixture(scope="session")
 def executed_notebooks(tmp_path_factory) -> Path:

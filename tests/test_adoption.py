@@ -207,3 +207,20 @@ def test_module_docstring_examples(monkeypatch):
         np.set_printoptions(**saved)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+@pytest.mark.parametrize(("kind", "params", "limit"), [
+    ("logistic", {"midpoint": 2025.0, "steepness": 0.3, "ceiling": 0.7}, 0.7),
+    ("gompertz", {"midpoint": 2025.0, "steepness": 0.3, "ceiling": 0.7}, 0.7),
+    ("bass", {"p": 0.03, "q": 0.38, "start": 2020.0, "ceiling": 0.7}, 0.7),
+    ("linear", {"start": 2020.0, "end": 2100.0, "ceiling": 0.7}, 0.7),
+    ("step", {"year": 2150.0, "ceiling": 0.7}, 0.7),
+    ("table", {"scale": 0.5, "points": {2020: 0.2, 2040: 0.9, 2030: 0.6}}, 0.45),
+])
+def test_limit_is_the_curve_once_adoption_is_complete(kind, params, limit):
+    curve = CURVES[kind]
+    assert float(curve.limit(**params)) == pytest.approx(limit, rel=1e-15)
+    assert float(curve(np.inf, **params)) == pytest.approx(limit, rel=1e-15)
+    assert float(curve(1e6, **params)) == pytest.approx(limit, rel=1e-12)
+    # the curve stays at or below its limit in every year
+    assert (curve(np.arange(1950, 2200), **params) <= limit * (1 + 1e-15)).all()

@@ -125,10 +125,17 @@ def test_value_measures_from_the_same_draws(example):
     assert np.allclose(r.metric("npv", groups=["core"], start=2021, rate=0.0), cumulative)
     discount = 1.05 ** -(np.arange(2021, 2031) - 2021)
     assert np.allclose(r.metric("npv", groups=["core"], start=2021, rate=0.05), v.values @ discount)
-    gdp = r.dataset["baseline"].sel(year=2030).sum().item()
-    assert np.allclose(r.metric("share_of_gdp"), r.metric("annual") / gdp)
+    value_added = r.dataset["baseline"].sel(year=2030).sum().item()
+    share = r.metric("share_of_value_added")
+    assert np.allclose(share, r.metric("annual") / value_added)
+    assert share.attrs["units"] == "1" and "share of the scenario's value added" in share.attrs["long_name"]
+    with pytest.warns(FutureWarning, match="now called 'share_of_value_added'"):
+        old = r.metric("share_of_gdp")
+    assert np.array_equal(old, share)
     with pytest.raises(ValueError, match="unknown metric"):
         r.metric("irr")
+    with pytest.raises(ValueError, match="needs a discount rate"):  # not silently the cumulative
+        r.metric("npv", groups=["core"], start=2021)
 
 
 def test_talent_variants_order_the_ranges():

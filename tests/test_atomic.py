@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from digimpact.atomic import atomic_write, check_writable, replace_folder, signals_honoured, umask
 
-NAMES = ("results.nc", "summary.csv", "exhibit5.png")
+NAMES = ("results.nc", "summary.csv", "ranges.png")
 # deliver_swallowed makes Python report "Exception ignored in ...": expected here
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 

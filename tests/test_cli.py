@@ -41,7 +41,7 @@ def test_version():
 def test_run_table_writes_results_summary_and_chart(tmp_path):
     out = cli("run", EXAMPLE, "--draws", 500, "--seed", 3, "--out", tmp_path)
     assert out.returncode == 0, out.stderr
-    for name in ("results.nc", "summary.csv", "exhibit5.png"):
+    for name in ("results.nc", "summary.csv", "ranges.png"):
         assert (tmp_path / name).stat().st_size > 0
     assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temporary file
     results = digimpact.open_results(tmp_path / "results.nc")
@@ -262,7 +262,7 @@ def test_unusable_out_is_reported_before_simulating(simulate_calls, tmp_path, ca
 
 
 # ----------------------------------------------------------------------------- outputs
-OUTPUT_SET = ["exhibit5.png", "results.nc", "summary.csv"]
+OUTPUT_SET = ["ranges.png", "results.nc", "summary.csv"]
 
 
 @pytest.fixture(scope="module")
@@ -414,7 +414,7 @@ def test_reproduce_exit_codes(earlier, tmp_path, capsys):
     path = previous_run(earlier, tmp_path) / "results.nc"
     code, out, _ = run_main(capsys, "reproduce", path)
     assert code == 0 and out.startswith(f"{path}: re-ran 200 draws, seed 1")
-    assert "identical bit for bit: value, baseline" in out
+    assert "identical bit for bit: value, full_potential, baseline" in out
     with h5py.File(path, "r+") as f:
         f["value"][0, 0, -1] *= 2.0
     code, out, _ = run_main(capsys, "reproduce", path, "--format", "json")
@@ -428,3 +428,12 @@ def test_reproduce_exit_codes(earlier, tmp_path, capsys):
     assert err == f"digimpact: error: {tmp_path / 'empty.nc'}: empty file, not digimpact results\n"
     assert code == 2
     assert json.loads(out)["error"]["type"] == "ResultsError"
+
+
+def test_run_keep_inputs_stores_each_draws_parameters(tmp_path, capsys):
+    code, out, _ = run_main(capsys, "run", EXAMPLE, "--draws", 120, "--keep-inputs", "--out", tmp_path)
+    assert code == 0 and "ranges.png" in out
+    stored = digimpact.open_results(tmp_path / "results.nc").dataset
+    assert stored["inputs"].shape == (120, stored.sizes["parameter"])
+    again = digimpact.simulate(EXAMPLE, draws=120, keep_inputs=True, progress=False).dataset
+    assert (stored["inputs"].values == again["inputs"].values).all()

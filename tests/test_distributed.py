@@ -63,7 +63,8 @@ def test_target_year_outputs(example):
     with pytest.raises(ValueError, match="target_year"):
         small.metric("cumulative", groups=["core"])
     nbytes = sum(v.nbytes for v in small.dataset.data_vars.values())
-    assert nbytes < 400 * (3 + 11 + 1) * 8 + 1000  # draws x (sectors + years), not x use cases
+    # draws x (sectors + years + sectors of full potential), not x use cases
+    assert nbytes < 400 * (3 + 11 + 3 + 1) * 8 + 1000
 
 
 def test_cli_runs_on_a_scheduler(example_path, dask_client, tmp_path):

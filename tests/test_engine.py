@@ -199,7 +199,7 @@ def test_hand_summary_and_intervals(hand_results):
 def test_hand_check_targets(hand_results):
     h = hand_values()
     table = hand_results.check()
-    assert list(table.columns) == ["target", "name", "bound", "quantile", "published",
+    assert list(table.columns) == ["target", "name", "estimand", "bound", "quantile", "published",
                                    "simulated", "residual", "tolerance", "ok", "mc_low", "mc_high",
                                    "within_mc_error", "draws_needed", "source"]
     assert table[["target", "bound"]].values.tolist() == [["t1", "low"], ["t1", "high"],
@@ -223,7 +223,9 @@ def test_provenance(hand_scenario, hand_results, run, example):
     assert a["scenario_hash"] == hand_scenario.hash
     assert (a["seed"], a["sampler"], a["draws"]) == (3, "random", 7)
     assert a["digimpact_version"] == digimpact.__version__
-    assert a["title"] == "Hand computed" and a["unit"] == "u" and a["metric"] == "both"
+    assert a["title"] == "Hand computed" and a["unit"] == "u" and a["estimand"] == "annual"
+    assert (a["accounting_basis"], a["counterfactual"], a["price_basis"]) == ("value added", "none",
+                                                                           "nominal")
     assert a["scenario_file"] == hand_scenario.file
     r = run(example, draws=16, seed=99, sampler="lhs")
     assert (r.dataset.attrs["seed"], r.dataset.attrs["sampler"], r.dataset.attrs["draws"]) == (
@@ -743,7 +745,7 @@ def test_a_trillion_draws_are_refused_up_front(example, no_work, monkeypatch):
 
     monkeypatch.setattr(engine, "available_memory", lambda: 2**34)  # as on a 24 GiB machine
     with pytest.raises(UsageError, match=(
-            r"^this run needs about 240\.1 TiB of memory and 16\.0 GiB is available: keep less with "
+            r"^this run needs about 261\.9 TiB of memory and 16\.0 GiB is available: keep less with "
             r'outputs="target_year" \(--outputs target_year\), run fewer draws, or keep results '
             r'on a dask cluster with backend="dask", lazy=True$')):
         digimpact.simulate(example, draws=10**12, sampler="random")
@@ -759,15 +761,16 @@ def test_memory_refusal_uses_the_available_memory(example, monkeypatch, refused)
     from digimpact import engine
     from digimpact.plan import Plan
 
-    need = engine.memory_estimate(example, 1000, chunk_size=100)  # 432,000 B: outputs + a chunk
-    assert need == 1000 * 33 * 8 + 100 * 8 * (4 * 29 + 4 * 7 + 33 + 33)
+    need = engine.memory_estimate(example, 1000, chunk_size=100)  # 460,800 B: outputs + a chunk
+    # per draw: 3 sectors x 11 years of value and 3 full potentials, in the outputs and the chunk
+    assert need == 1000 * 36 * 8 + 100 * 8 * (4 * 29 + 4 * 7 + 36 + 36)
     monkeypatch.setattr(engine, "available_memory", lambda: need - refused)
     if not refused:
         assert digimpact.simulate(example, draws=1000, chunk_size=100, progress=False).dataset.sizes[
             "draw"] == 1000
         return
     monkeypatch.setattr(Plan, "evaluate", None)  # nothing may run
-    with pytest.raises(UsageError, match=r"needs about 421\.9 KiB of memory and 421\.9 KiB is"):
+    with pytest.raises(UsageError, match=r"needs about 450\.0 KiB of memory and 450\.0 KiB is"):
         digimpact.simulate(example, draws=1000, chunk_size=100)
     with pytest.raises(UsageError, match="needs about"):  # two runs, held together, do not fit
         digimpact.simulate_many([example, example], backend="local", draws=600, chunk_size=100)
@@ -782,8 +785,9 @@ def test_memory_estimate_counts_the_output_arrays(example, outputs, keep):
     r = digimpact.simulate(example, draws=500, progress=False, **kw)
     arrays = sum(var.nbytes for name, var in r.dataset.data_vars.items() if "draw" in var.dims)
     assert memory_estimate(example, 1000, **kw) - memory_estimate(example, 500, **kw) == arrays
-    # by hand: 500 draws x (3 sectors x 11 years, or 3 + 11), plus 2 x 7 use cases x 11 years
-    per_draw = (3 * 11 if outputs == "full" else 3 + 11) + (2 * 7 * 11 if keep else 0)
+    # by hand: 500 draws x (3 sectors x 11 years, or 3 + 11), 3 full potentials, plus 2 x 7 use
+    # cases x 11 years and 7 use-case full potentials
+    per_draw = (3 * 11 if outputs == "full" else 3 + 11) + 3 + (2 * 7 * 11 + 7 if keep else 0)
     assert arrays == 500 * per_draw * 8
 
 

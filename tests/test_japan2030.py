@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import before_issue_10
 
 import digimpact
 from digimpact.adoption import fit_logistic
@@ -88,9 +89,54 @@ def test_sectors_match_the_national_accounts(exhibit5):
         row = int(re.search(r"row (\d+)", sector.source).group(1))
         assert sector.value_added == pytest.approx(float(rows[row]["gdp_value_added_bn_yen"]) / 1000)
         assert sector.gross_output == pytest.approx(float(rows[row]["gross_output_bn_yen"]) / 1000)
-    gdp = {int(r["calendar_year"]): float(r["gdp_value_added_bn_yen"]) for r in table if r["row"] == "44"}
-    growth = (gdp[2018] / gdp[2016]) ** 0.5 - 1
+    # nominal GDP FY2018 and FY2023, ¥ billion (JILPT restating Cabinet Office SNA; sectors.toml)
+    growth = (595_274.9 / 556_570.5) ** (1 / 5) - 1
     assert all(s.growth == pytest.approx(growth, abs=5e-6) for s in exhibit5.sectors.values())
+
+
+def _row_2018(sector) -> dict[str, str]:
+    row = re.search(r"row (\d+)", sector.source).group(1)
+    return next(r for r in csv.DictReader(CSV.open(encoding="utf-8"))
+                if r["calendar_year"] == "2018" and r["row"] == row)
+
+
+def test_intensity_ceilings_follow_mgi_and_the_va_go_ratios(exhibit5):
+    """All-analytics ceiling: MGI's AI maximum (9% of revenue, 12% for travel) x 15.4/5.8,
+    over the sector's 2018 VA/GO ratio, recomputed from the CSV row the sector cites."""
+    for sector in exhibit5.sectors.values():
+        row = _row_2018(sector)
+        ratio = float(row["gdp_value_added_bn_yen"]) / float(row["gross_output_bn_yen"])
+        ai = 0.12 if sector.id == "accommodation_food" else 0.09
+        ceiling = sector.intensity_ceiling
+        assert ceiling.value == pytest.approx(ai * 15.4 / 5.8 / ratio, abs=5e-5), sector.id
+        assert f"row {row['row']}" in ceiling.source and "MGI 2018" in ceiling.source
+        assert f"VA/GO {ratio:.4f}" in ceiling.source
+
+
+def test_non_market_sectors_have_no_operating_surplus(exhibit5):
+    non_market = [s for s in exhibit5.sectors.values() if not s.market]
+    assert [s.id for s in non_market] == ["government", "education"]
+    for sector in non_market:  # output at cost: surplus nil (government) or near nil (education)
+        row = _row_2018(sector)
+        assert float(row["operating_surplus_mixed_income_bn_yen"]) <= 0.02 * float(
+            row["gdp_value_added_bn_yen"])
+    assert float(_row_2018(exhibit5.sectors["government"])["operating_surplus_mixed_income_bn_yen"]) == 0.0
+
+
+def test_the_reading_is_stated(exhibit5, default_run):
+    meta = exhibit5.meta
+    assert (meta.estimand, meta.base_measure, meta.counterfactual) == ("annual", "value_added",
+                                                                      "first_year")
+    assert all(t.estimand == "annual" for t in exhibit5.targets.values())
+    a = default_run.dataset.attrs
+    assert (a["estimand"], a["accounting_basis"], a["price_basis"]) == ("annual", "value added",
+                                                                      "nominal")
+
+
+def test_median_intensities_are_within_their_ceilings(default_run):
+    table = default_run.check_intensity()
+    assert len(table) == 16 and table["ok"].all()
+    assert (table["median"] < table["ceiling"]).all() and (table["median"] > 0).all()
 
 
 def test_data_readme_lists_every_file_with_its_rows_and_checksum():
@@ -226,22 +272,34 @@ def test_total_is_less_than_comonotone(default_run):
 
 
 # ----------------------------------------------------------------------------- bit identity
-EXHIBIT5_SHA256 = "76ed202a51f44ffd2551b9cf7e15a5835daa465228ad8da4dede634ca0e3de12"
+EXHIBIT5_SHA256 = "d2e7d9bc150223fe05c554df1df931a30a00751402a9b5915e0269385882305d"
 """SHA-256 of the value array (2000 draws x 16 sectors x 11 years, float64, C order) of
-exhibit5.toml with seed 2021 and the Latin hypercube, as computed before the refactoring of
-issue 13 (commit 61cc94f)."""
+exhibit5.toml with seed 2021 and the Latin hypercube (value-added basis, counterfactual, issue 10)."""
+GROSS_OUTPUT_SHA256 = "76ed202a51f44ffd2551b9cf7e15a5835daa465228ad8da4dede634ca0e3de12"
+"""The same array for the scenario as it was before issue 10 (gross-output basis, no
+counterfactual, 1.155% growth, the old calibration), as computed at commit 61cc94f."""
 
 
-def test_exhibit5_values_are_pinned_bit_for_bit(exhibit5):
-    values = digimpact.simulate(exhibit5, draws=2000, seed=2021, sampler="lhs",
+
+def _pinned(scenario, digest, total, manufacturing):
+    values = digimpact.simulate(scenario, draws=2000, seed=2021, sampler="lhs",
                                 progress=False).dataset["value"]
     # numpy's exp and log may round differently on another CPU or libm: the quantiles below
     # (to 12 significant digits) tell such a platform difference from a change of the model,
     # which would move them far more
-    total = values.sum("sector").sel(year=2030).values
-    assert [float(f"{x:.12g}") for x in np.quantile(total, [0.05, 0.5, 0.95])] == [
-        50.32421737, 64.6322810516, 78.0728768892]
-    manufacturing = values.sel(sector="manufacturing", year=2030).values
-    assert [float(f"{x:.12g}") for x in np.quantile(manufacturing, [0.05, 0.5, 0.95])] == [
-        13.1020919852, 17.7550385628, 22.8116082766]
-    assert hashlib.sha256(np.ascontiguousarray(values.values).tobytes()).hexdigest() == EXHIBIT5_SHA256
+    by_year = values.sum("sector").sel(year=2030).values
+    assert [float(f"{x:.12g}") for x in np.quantile(by_year, [0.05, 0.5, 0.95])] == total
+    sector = values.sel(sector="manufacturing", year=2030).values
+    assert [float(f"{x:.12g}") for x in np.quantile(sector, [0.05, 0.5, 0.95])] == manufacturing
+    assert hashlib.sha256(np.ascontiguousarray(values.values).tobytes()).hexdigest() == digest
+
+
+def test_exhibit5_values_are_pinned_bit_for_bit(exhibit5):
+    _pinned(exhibit5, EXHIBIT5_SHA256, [50.0032559842, 65.2077253108, 78.2257871282],
+            [10.5370864956, 14.1884112869, 17.9489482891])
+
+
+def test_the_engine_reproduces_the_scenario_before_issue_10_bit_for_bit(exhibit5):
+    """The options of issue 10 off (and the old inputs back), the numbers are the old bits."""
+    _pinned(before_issue_10(exhibit5), GROSS_OUTPUT_SHA256,
+            [50.32421737, 64.6322810516, 78.0728768892], [13.1020919852, 17.7550385628, 22.8116082766])

@@ -40,7 +40,8 @@ def test_each_vocabulary_is_declared_once_in_the_source():
         # the words as a whole tuple, list or Literal: ("random", "lhs", "sobol")
         pattern = re.compile(r"[\[(]" + ", ".join(re.escape(f'"{w}"') for w in words) + r"[\])]")
         found = [line.split(":")[0] for line in code_lines(pattern)]
-        assert found == ["options.py"] or (vocabulary is options.ReportMetric and not found), words
+        composed = any(vocabulary is v for v in (options.ReportMetric, options.ScenarioMetric))
+        assert found == ["options.py"] or (composed and not found), words
 
 
 def test_the_registries_and_the_command_line_use_the_vocabularies():
@@ -49,7 +50,8 @@ def test_the_registries_and_the_command_line_use_the_vocabularies():
     by_dest = {a.dest: tuple(a.choices) for a in run._actions if a.choices}
     assert by_dest == {"sampler": ("random", "lhs", "sobol"), "backend": ("local", "dask"),
                        "outputs": ("full", "target_year"), "format": ("table", "json")}
-    assert choices(options.ReportMetric) == (*choices(options.TargetMetric), "both")
+    assert choices(options.ReportMetric) == (*choices(options.Estimand), "both")
+    assert choices(options.ScenarioMetric) == (*choices(options.TargetMetric), "both")
 
 
 @given(data=st.data())
@@ -152,7 +154,9 @@ def test_simulate_many_defaults_to_the_local_backend(example, monkeypatch):
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"metric": "npv"}, "metric 'npv' needs a discount rate: pass rate=0.03"),
     ({"metric": "annual", "rate": 0.03}, "rate applies to metric 'npv' only, not 'annual'"),
-    ({"metric": "share_of_gdp", "start": 2021}, "start applies to metrics 'cumulative' and 'npv' only"),
+    ({"metric": "share_of_value_added", "start": 2021}, "start applies to metrics 'cumulative' and"),
+    ({"metric": "full_potential", "start": 2021}, "start applies to metrics 'cumulative' and"),
+    ({"metric": "full_potential", "rate": 0.03}, "rate applies to metric 'npv' only"),
     ({"metric": "cumulative", "rate": 0.0}, "rate applies to metric 'npv' only, not 'cumulative'"),
 ])
 def test_metric_options_that_mean_nothing_are_refused(example, kwargs, message):

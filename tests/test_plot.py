@@ -101,6 +101,30 @@ def test_exhibit5_with_a_posterior_draws_prior_and_updated_bars(posterior):
     assert updated.get_x() == pytest.approx(lo) and updated.get_x() + updated.get_width() == pytest.approx(hi)
 
 
+def test_exhibit5_legend_names_the_targets_source(results, example):
+    ax = digimpact.plot.exhibit5(results)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "published target (illustrative)" in labels  # the example's target source
+    japan = digimpact.load_scenario("scenarios/japan2030/exhibit5.toml")
+    label = digimpact.plot._published_label(japan)
+    assert label.startswith("published target (ACCJ / McKinsey") and "Exhibit 5" in label
+    untargeted = digimpact.simulate(example.with_overrides({"targets": {}}), draws=50, progress=False)
+    assert digimpact.plot.exhibit5(untargeted).get_legend().get_texts()[0].get_text().startswith("simulated")
+
+
+def test_adoption_gives_sixteen_sectors_distinct_styles_and_an_outside_legend():
+    styles = [digimpact.plot._series_style(i) for i in range(16)]
+    assert len(set(styles)) == 16
+    japan = digimpact.load_scenario("scenarios/japan2030/exhibit5.toml")
+    ax = digimpact.plot.adoption(japan, draws=50)
+    lines = ax.get_lines()
+    assert len(lines) == len(japan.sectors) == 16
+    assert len({(line.get_color(), line.get_linestyle()) for line in lines}) == 16
+    ax.figure.canvas.draw()
+    legend, axes = ax.get_legend().get_window_extent(), ax.get_window_extent()
+    assert legend.x0 >= axes.x1  # right of the plotting area, over no curve
+
+
 def test_convergence_lines_bands_and_published_marks(results):
     ax = digimpact.plot.convergence(results, target="core", points=12)
     target = results.scenario.targets["core"]

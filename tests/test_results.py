@@ -138,19 +138,21 @@ def test_reproduce_a_file_bit_for_bit(stored):
     rep = digimpact.reproduce(stored[1])
     assert rep.identical and rep.versions == (digimpact.__version__,) * 2
     assert rep.variables["differing"].sum() == 0 and rep.variables["max_abs"].max() == 0.0
-    assert list(rep.variables.index) == ["value", "baseline"]
+    assert list(rep.variables.index) == ["value", "full_potential", "baseline"]
     assert rep.settings() == {"draws": 200, "seed": 11, "sampler": rep.stored.dataset.attrs["sampler"],
-                              "outputs": "full", "keep_use_cases": False,
+                              "outputs": "full", "keep_use_cases": False, "keep_inputs": False,
                               "scenario_hash": rep.stored.scenario.hash}
-    assert "identical bit for bit: value, baseline" in str(rep)
+    assert "identical bit for bit: value, full_potential, baseline" in str(rep)
 
 
-@pytest.mark.parametrize("options", [{"outputs": "target_year"}, {"keep_use_cases": True}])
+@pytest.mark.parametrize("options", [{"outputs": "target_year"}, {"keep_use_cases": True},
+                                     {"keep_inputs": True}])
 def test_reproduce_keeps_the_outputs_of_the_record(example, options):
     results = digimpact.simulate(example, draws=64, seed=2, sampler="random", progress=False, **options)
     rep = digimpact.reproduce(results)
     assert rep.identical and set(rep.variables.index) == set(results.dataset.data_vars)
     assert rep.settings()["outputs"] == options.get("outputs", "full")
+    assert rep.settings()["keep_inputs"] == options.get("keep_inputs", False)
 
 
 def test_reproduce_reports_changed_numbers_and_versions(stored, tmp_path):
@@ -188,6 +190,25 @@ def test_results_files_are_not_left_half_written(stored, tmp_path):
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask()
 
 
+def test_html_repr_shows_provenance_summary_and_targets(example):
+    r = digimpact.simulate(example, draws=300, seed=4, progress=False)
+    html = r._repr_html_()
+    for text in ("JPY trillion", "target year 2030", "300 draws", "seed 4", "sampler lhs",
+                 "<h5>Summary</h5>", "All sectors", example.hash[:12]):
+        assert text in html
+    checks = r.check()
+    missed = int((~checks["ok"]).sum())
+    verdict = (f"all {len(checks)} published bounds met" if not missed
+               else f"{missed} of {len(checks)} published bounds missed")
+    assert f"<h5>Targets: {verdict}</h5>" in html
+    assert f"{checks['simulated'].iloc[0]:.2f}" in html
+    assert html.count("<table") == 2
+
+
+def test_html_repr_of_a_scenario_without_targets(example):
+    bare = example.with_overrides({"targets": {}})
+    html = digimpact.simulate(bare, draws=50, seed=1, progress=False)._repr_html_()
+    assert "No published targets" in html and html.count("<table") == 1
 # ----------------------------------------------------------------------------- labels and rows
 @given(q=st.floats(0.0, 1.0))
 def test_quantile_labels_read_back_as_the_quantile(q):
@@ -202,7 +223,8 @@ def test_quantiles_of_by_hand():
 
 
 def test_build_dataset_records_the_run_settings(example):
-    arrays = {"value": np.ones((4, len(example.sectors), len(example.years)))}
+    arrays = {"value": np.ones((4, len(example.sectors), len(example.years))),
+              "full_potential": np.ones((4, len(example.sectors)))}
     ds = build_dataset(example, arrays, RunSettings(draws=4, seed=9, sampler="sobol"))
     assert (ds.attrs["draws"], ds.attrs["seed"], ds.attrs["sampler"]) == (4, 9, "sobol")
     assert ds.attrs["scenario_hash"] == example.hash

@@ -80,7 +80,7 @@ def test_example_defaults_and_profiles(example):
 
 def test_example_targets_and_correlations(example):
     t = example.targets["core"]
-    assert t.groups == ("core",) and t.year == 2030 and t.metric == "annual"
+    assert t.groups == ("core",) and t.year == 2030 and t.estimand == "annual"
     assert t.bounds() == [("low", 0.05, 2.0), ("high", 0.95, 3.5)]
     assert t.tolerance == 0.5
     (c,) = example.correlations
@@ -116,15 +116,21 @@ def test_repr_and_html(example):
     assert repr(example).startswith("<Scenario 'Minimal example")
     assert "3 sectors, 7 use cases, 3 drivers, 1 targets" in repr(example)
     html = example._repr_html_()
-    assert html.count("<table") == 2
     assert html.index("Sectors") < html.index("Use cases")
     sectors_part, uc_part = html.split("Use cases", 1)
     for s in example.sectors.values():
         assert s.id in sectors_part and s.name.replace("&", "&amp;") in sectors_part
-    for u in example.use_cases:
-        assert u in uc_part
+    # use cases folded per sector: one closed <details> each, holding that sector's use cases
+    folds = uc_part.split("<details>")[1:]
+    assert len(folds) == len(example.sectors) and "<details open" not in html
+    assert html.count("<table") == 1 + len(example.sectors)
+    for s, fold in zip(example.sectors.values(), folds, strict=True):
+        mine = [u.id for u in example.use_cases.values() if u.sector == s.id]
+        assert f"({s.id}): {len(mine)} use cases</summary>" in fold
+        assert all(u in fold for u in mine)
+        assert not any(u.id in fold for u in example.use_cases.values() if u.sector != s.id)
     assert "retired_idea" not in html
-    assert example.hash[:12] in html
+    assert example.hash[:12] in html and "target year 2030" in html
 
 
 def test_sources_lists_every_source_key(example, example_path):

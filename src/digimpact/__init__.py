@@ -15,11 +15,12 @@ True
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import adoption, distributions, plot
+from . import adoption, discovery, distributions, plot, sampled
 from .calibrate import CalibrationReport, calibrate
 from .compare import Comparison, compare
 from .engine import simulate, simulate_many
 from .errors import ScenarioError
+from .explore import explore
 from .reproduce import Reproduction, reproduce
 from .results import Results, open_results
 from .scenario import Scenario, load_scenario
@@ -43,11 +44,14 @@ __all__ = [
     "adoption",
     "calibrate",
     "compare",
+    "discovery",
     "distributions",
+    "explore",
     "load_scenario",
     "open_results",
     "plot",
     "reproduce",
+    "sampled",
     "sensitivity",
     "simulate",
     "simulate_many",

@@ -11,11 +11,13 @@ differently, the public ``ppf`` is used instead.
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-__all__ = ["private_ppf_ok", "standard_ppf"]
+__all__ = ["optional_import", "private_ppf_ok", "standard_ppf"]
 
 _PROBE_Q = np.array([2.0**-54, 0.01, 0.3, 0.5, 0.7, 0.99, 1.0 - 2.0**-53])
 """Probabilities of the check, from the smallest to the largest point a sampler returns."""
@@ -93,3 +95,21 @@ def standard_ppf(family: Any, q: np.ndarray, *shapes: np.ndarray) -> np.ndarray:
     if private_ppf_ok(family):
         return family._ppf(q, *shapes)
     return family.ppf(q, *shapes)
+
+
+def optional_import(module: str, extra: str, purpose: str) -> ModuleType:
+    """``module``, from an optional extra of digimpact, or an ``ImportError`` that says how to
+    install it.
+
+    Examples
+    --------
+    >>> optional_import("no_such_module", "extra", "this")
+    Traceback (most recent call last):
+    ...
+    ImportError: this needs no_such_module (the extra extra): pip install "digimpact[extra]"
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(f'{purpose} needs {module} (the {extra} extra): pip install '
+                          f'"digimpact[{extra}]"') from exc

@@ -230,6 +230,23 @@ class Curve:
         """The curve at years ``t`` with parameters ``params`` (see :attr:`domains`)."""
         return self.function(t, **params)
 
+    def limit(self, **params: Any) -> np.ndarray:
+        """Adoption once complete (``t -> +inf``), in closed form, for the curve's parameters.
+
+        Every kind tends to its level parameter: the ceiling of logistic, Bass, Gompertz,
+        linear and step curves, and ``scale`` times the largest milestone for a table (its
+        shares do not decrease, so the last one). Other parameters are ignored.
+
+        Examples
+        --------
+        >>> CURVES["logistic"].limit(midpoint=2025, steepness=1.0, ceiling=0.8).tolist()
+        0.8
+        >>> CURVES["table"].limit(scale=0.5, points={2020: 0.1, 2030: 0.6}).tolist()
+        0.3
+        """
+        level = np.asarray(params[self.level], dtype=float)
+        return level * max(params["points"].values()) if "points" in self.fixed else level
+
 
 CURVES: dict[str, Curve] = {
     "logistic": Curve(logistic, {"midpoint": "year", "steepness": "positive", "ceiling": "share"},

@@ -310,10 +310,9 @@ class _Problem:
             self.z[:, start:stop] = (np.log(values[rows] / self.prior["median"][:, None])
                                      / self.prior["sigma"][:, None])
             values[rows] = 1.0
-            uc = plan.compute(values, keep_use_cases=True)["use_case_value"]  # (n, U, Y)
-            for t in targets:
-                upto = list(scenario.years).index(t.year) + 1
-                worth = uc[:, :, upto - 1] if t.metric == "annual" else uc[:, :, :upto].sum(-1)
+            out = plan.compute(values, keep_use_cases=True)
+            for t in targets:  # each target's estimand, per draw and use case (n, U)
+                worth = plan.by_use_case(out, t.estimand, list(scenario.years).index(t.year))
                 member = np.isin([u.sector for u in ucs], scenario.sectors_in(t.groups, t.sectors))
                 self.sums[t.id][:, start:stop] = (worth[:, member] @ into[member]).T
 

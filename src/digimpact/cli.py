@@ -45,8 +45,8 @@ DESCRIPTION = ("Simulate the GDP impact of digital and AI use-case adoption, sec
 EPILOG = f"""\
 exit codes:
   {EXIT_OK:<4} success
-  {EXIT_MISSED:<4} a published target missed (check, calibrate), or re-run numbers that differ
-       (reproduce)
+  {EXIT_MISSED:<4} a published target missed (check, calibrate), a sector's median intensity
+       over its ceiling (check), or re-run numbers that differ (reproduce)
   {EXIT_USER:<4} a user error: scenario file, option, path or results file; one line on stderr
        and, with --format json, {{"error": {{...}}}} on stdout
   {EXIT_BUG:<4} a bug in digimpact (EX_SOFTWARE): one line naming the exception; please report
@@ -55,7 +55,9 @@ exit codes:
   {EXIT_TERMINATED:<4} terminated (SIGTERM); earlier outputs are left untouched
 
 run 'digimpact COMMAND --help' for the options of a command."""
-OUTPUT_SET = ("results.nc", "summary.csv", "exhibit5.png")
+CHART = "ranges.png"
+"""The range chart (sectors, subtotals, total, published targets) that ``run`` draws."""
+OUTPUT_SET = ("results.nc", "summary.csv", CHART)
 """The files ``run`` writes into its output folder, replaced together."""
 USER_ERRORS = (ScenarioError, UsageError, ResultsError, SimulationError, BackendError, OSError,
                MemoryError)
@@ -134,10 +136,13 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add = functools.partial(sub.add_parser, epilog=EPILOG.rsplit("\n\n", 1)[0],
                             formatter_class=argparse.RawDescriptionHelpFormatter)
-    run = add("run", help="simulate; print ranges; write results.nc, summary.csv, chart")
+    run = add("run", help=f"simulate; print ranges; write results.nc, summary.csv, {CHART}")
     _add_run_options(run)
     run.add_argument("--out", type=Path, help="output folder, replaced as a whole (default: "
                      "out/<scenario name>)")
+    run.add_argument("--keep-inputs", action="store_true",
+                     help="keep each draw's sampled parameters in results.nc (8 bytes x draws x "
+                     "uncertain parameters), for scatter plots, regressions, scenario discovery")
     run.add_argument("--excel", type=Path, metavar="PATH", help="also write an Excel workbook "
                      "(summary, targets, provenance, scenario, kept inputs); needs openpyxl")
     _add_common(run)
@@ -247,7 +252,8 @@ def _simulate(args: argparse.Namespace) -> tuple[Scenario, Results]:
     scenario = load_scenario(args.file)
     backend = "dask" if args.scheduler else args.backend
     options = dict(seed=args.seed, sampler=args.sampler, backend=cast(BackendName, backend),
-                   client=args.scheduler, outputs=args.outputs)
+                   client=args.scheduler, outputs=args.outputs,
+                   keep_inputs=getattr(args, "keep_inputs", False))
     if args.precision is None:
         return scenario, simulate(scenario, draws=args.draws, **options)
     from .mcerror import run_until_precision
@@ -264,21 +270,37 @@ def _provenance(results: Results) -> dict[str, object]:
 
 def _json(results: Results) -> str:
     table = results.summary(intervals=True).reset_index()
-    checks = results.check()
+    checks, intensity = results.check(), results.check_intensity()
     doc = {"provenance": _provenance(results),
+           "reading": results.scenario.meta.reading(),
            "summary": json.loads(table.to_json(orient="records", double_precision=15)),
            "targets": json.loads(checks.to_json(orient="records", double_precision=15)),
-           "targets_met": bool(checks["ok"].all())}
+           "targets_met": bool(checks["ok"].all()),
+           "intensities": json.loads(intensity.to_json(orient="records", double_precision=15)),
+           "intensities_within_ceiling": bool(intensity["ok"].all())}
     return json.dumps(doc, indent=2)
 
 
-def _table(results: Results) -> str:
+def _header(results: Results) -> list[str]:
+    """Title, what the figures are (estimand, basis, prices) and the run's provenance."""
     a = results.dataset.attrs
+    lines = [f"{a['title']}", results.scenario.meta.reading(),
+             f"{a['draws']} draws, seed {a['seed']}, sampler {a['sampler']}, scenario "
+             f"{a['scenario_hash'][:12]}"]
+    if not all(s.market for s in results.scenario.sectors.values()):
+        lines.append("Sectors marked (cost and time savings) are non-market: the national accounts "
+                     "value their output at cost, so their gains are savings, not value added.")
+    return lines
+
+
+def _intensity_table(results: Results) -> str:
+    shown = results.check_intensity()[["sector", "median", "p95", "ceiling", "ok"]]
+    return shown.to_string(index=False, float_format=lambda x: f"{x:.3f}")
+
+
+def _table(results: Results) -> str:
     table = _plus_minus(results.summary(intervals=True).drop(columns="mean"))
-    lines = [f"{a['title']}",
-             f"{a['unit']}, {a['metric']} value, target year {a['target_year']}; {a['draws']} "
-             f"draws, seed {a['seed']}, sampler {a['sampler']}, scenario {a['scenario_hash'][:12]}",
-             "", table.to_string(float_format=lambda x: f"{x:8.2f}"),
+    lines = [*_header(results), "", table.to_string(float_format=lambda x: f"{x:8.2f}"),
              "(±: half-width of the 95% Monte Carlo interval of the quantile before it)"]
     checks = results.check()
     if len(checks):
@@ -310,7 +332,7 @@ def _write_outputs(results: Results, folder: Path) -> None:
     results.summary().to_csv(folder / "summary.csv")
     figure = cast("Figure", plot.exhibit5(results).figure)
     try:
-        figure.savefig(folder / "exhibit5.png", dpi=130, format="png")
+        figure.savefig(folder / CHART, dpi=130, format="png")
     finally:
         plt.close(figure)
 
@@ -332,7 +354,7 @@ def _run(args: argparse.Namespace) -> int:
         print(_json(results))
     else:
         print(_table(results))
-        print(f"\nWrote {out / 'results.nc'}, {out / 'summary.csv'} and {out / 'exhibit5.png'}"
+        print(f"\nWrote {out / 'results.nc'}, {out / 'summary.csv'} and {out / CHART}"
               + (f", and {args.excel}" if args.excel else ""))
     return 0
 
@@ -346,22 +368,26 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     _, results = _simulate(args)
-    checks = results.check()
+    checks, intensity = results.check(), results.check_intensity()
     if args.format == "json":
         print(_json(results))
     else:
         with pd.option_context("display.width", 160):
             print(checks.drop(columns="source").to_string(index=False))
+            print(f"\nIntensity (value / value added, {results.scenario.meta.target_year}) "
+                  f"against each sector's ceiling:\n{_intensity_table(results)}")
     if not len(checks):
         print("no targets in this scenario", file=sys.stderr)
-    missed = int((~checks["ok"]).sum())
+    missed, over = int((~checks["ok"]).sum()), int((~intensity["ok"]).sum())
     if missed:
         noise = checks[~checks["ok"] & checks["within_mc_error"]]
         detail = (f" ({len(noise)} within Monte Carlo error: more draws would settle "
                   f"{'it' if len(noise) == 1 else 'them'}, about --draws {noise['draws_needed'].max()})"
                   if len(noise) else " (beyond Monte Carlo error)")
         print(f"{missed} target bound(s) missed{detail}", file=sys.stderr)
-    return 1 if missed else 0
+    if over:
+        print(f"{over} sector(s) over their intensity ceiling", file=sys.stderr)
+    return 1 if missed or over else 0
 
 
 def _calibrate(args: argparse.Namespace) -> int:
@@ -441,9 +467,8 @@ def _update(args: argparse.Namespace) -> int:
         return 0
     a = post.dataset.attrs
     with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(f"{a['title']}\n{a['unit']}, {a['metric']} value, target year {a['target_year']}; "
-              f"{a['draws']} draws, seed {a['seed']}, sampler {a['sampler']}\n"
-              f"{len(post.observations)} observations; effective sample size {post.ess:.1f} "
+        print("\n".join(_header(post)))
+        print(f"{len(post.observations)} observations; effective sample size {post.ess:.1f} "
               f"of {a['draws']} ({args.rounds} round{'s' if args.rounds > 1 else ''}); tempering "
               f"exponent for 50% ESS {beta:.3g}\n")
         print(table.drop(columns=["prior mean", "posterior mean"]).to_string(

@@ -133,7 +133,7 @@ def lazy_arrays(job: Job) -> dict[str, Any]:
     import dask
     import dask.array as da
 
-    shapes = job.plan.shapes(job.keep_use_cases, job.outputs)
+    shapes = job.plan.shapes(job.keep_use_cases, job.outputs, job.keep_inputs)
     shared = dask.delayed(job.plan, pure=True, traverse=False)  # one copy in the graph
     blocks: dict[str, list] = {key: [] for key in shapes}
     for start, stop in job.chunks():
@@ -146,7 +146,7 @@ def lazy_arrays(job: Job) -> dict[str, Any]:
 
 def _evaluate(plan: Plan, start: int, stop: int, keep_use_cases: bool, outputs: OutputsName,
               keys: tuple[str, ...]) -> tuple[np.ndarray, ...]:
-    out = plan.evaluate(start, stop, keep_use_cases, outputs)
+    out = plan.evaluate(start, stop, keep_use_cases, outputs, keep_inputs="inputs" in keys)
     return tuple(out[k] for k in keys)
 
 

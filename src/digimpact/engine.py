@@ -25,7 +25,8 @@ from .scenario import Scenario, load_scenario
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["SEED_LIMIT", "available_memory", "memory_estimate", "simulate", "simulate_many"]
+__all__ = ["KEEP_INPUTS_LIMIT", "SEED_LIMIT", "available_memory", "memory_estimate", "simulate",
+           "simulate_many"]
 
 
 def _progress(total: int, enabled: bool | None, desc: str):
@@ -42,6 +43,9 @@ def _progress(total: int, enabled: bool | None, desc: str):
 
 GRAPH_BYTES_PER_CHUNK = 2**14
 """Client memory of a chunk in a lazy task graph (10 to 16 KB measured with dask 2026.8)."""
+KEEP_INPUTS_LIMIT = 2**30
+"""Most bytes of draws' inputs ``keep_inputs=True`` keeps (draws x uncertain parameters x 8):
+1 GiB, e.g. 268,435 draws of a model with 500 uncertain parameters. Raise it to keep more."""
 
 
 class _Run(NamedTuple):
@@ -54,7 +58,7 @@ class _Run(NamedTuple):
 
 def _prepare(scenario: Scenario | str | Path, draws: int | None, seed: int | None,
              sampler: SamplerName | None, chunk_size: int | None, keep_use_cases: bool,
-             outputs: OutputsName) -> _Run:
+             outputs: OutputsName, keep_inputs: bool = False) -> _Run:
     """Check the options (the scenario's ``[settings]`` fill those not given) and build the plan."""
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
@@ -66,7 +70,21 @@ def _prepare(scenario: Scenario | str | Path, draws: int | None, seed: int | Non
     except ValueError as exc:  # what the sampler cannot do, e.g. a Latin hypercube of 2**40 draws
         raise UsageError(str(exc)) from None
     size = plan.default_chunk() if chunk_size is None else check_whole(chunk_size, "chunk_size", 1)
-    return _Run(scenario, Job(plan, settings.draws, size, keep_use_cases, outputs), settings)
+    if keep_inputs:
+        _check_inputs_size(settings.draws, len(plan.uncertain_rows))
+    return _Run(scenario, Job(plan, settings.draws, size, keep_use_cases, outputs, keep_inputs),
+                settings)
+
+
+def _check_inputs_size(draws: int, parameters: int) -> None:
+    """Refuse to keep more than :data:`KEEP_INPUTS_LIMIT` bytes of inputs."""
+    needed = 8 * draws * parameters
+    if needed > KEEP_INPUTS_LIMIT:
+        most = KEEP_INPUTS_LIMIT // (8 * max(1, parameters))
+        raise UsageError(f"keeping the inputs of {draws:,} draws x {parameters} uncertain parameters "
+                         f"takes {_size(needed)} (8 bytes each), more than the {_size(KEEP_INPUTS_LIMIT)} "
+                         f"of digimpact.engine.KEEP_INPUTS_LIMIT: keep them for at most {most:,} draws, "
+                         "or raise the limit")
 
 
 # ----------------------------------------------------------------------------- memory
@@ -89,32 +107,33 @@ def _chunk_bytes(job: Job) -> int:
     plan, n = job.plan, min(job.size, job.draws)
     per_draw = [(4 * len(plan.names) + 4 * plan.n_use_cases,),
                 *plan.shapes(job.keep_use_cases, "full").values(),
-                *plan.shapes(False, job.outputs).values()]
+                *plan.shapes(False, job.outputs, job.keep_inputs).values()]
     return n * _nbytes(per_draw)
 
 
 def memory_estimate(scenario: Scenario | str | Path, draws: int | None = None, *,
                     chunk_size: int | None = None, keep_use_cases: bool = False,
-                    outputs: OutputsName = "full") -> int:
+                    outputs: OutputsName = "full", keep_inputs: bool = False) -> int:
     """Bytes of memory a run of :func:`simulate` needs (outputs and one chunk's working arrays).
 
     The output arrays take 8 bytes per number: draws x sectors x years with
-    ``outputs="full"``, draws x (sectors + years) with ``"target_year"``, plus twice draws x
-    use cases x years with ``keep_use_cases``. :func:`simulate` refuses a run whose estimate
-    exceeds :func:`available_memory`.
+    ``outputs="full"``, draws x (sectors + years) with ``"target_year"``, plus draws x
+    sectors (the full potential), plus draws x use cases x (2 years + 1) with
+    ``keep_use_cases`` and draws x uncertain parameters with ``keep_inputs``. :func:`simulate`
+    refuses a run whose estimate exceeds :func:`available_memory`.
 
     Examples
     --------
     >>> import digimpact
     >>> s = digimpact.load_scenario("scenarios/examples/minimal.toml")  # 3 sectors, 11 years
     >>> full = memory_estimate(s, 10**6)
-    >>> full - memory_estimate(s, 10**6 - 1000) == 1000 * 3 * 11 * 8
+    >>> full - memory_estimate(s, 10**6 - 1000) == 1000 * 3 * (11 + 1) * 8
     True
     >>> round(memory_estimate(s, 10**12) / 2**40)  # TiB
-    240
+    262
     """
     check_choice(outputs, OutputsName, "outputs")
-    job = _prepare(scenario, draws, 0, "random", chunk_size, keep_use_cases, outputs).job
+    job = _prepare(scenario, draws, 0, "random", chunk_size, keep_use_cases, outputs, keep_inputs).job
     return _output_bytes(job) + _chunk_bytes(job)
 
 
@@ -196,7 +215,8 @@ def simulate(scenario: Scenario | str | Path, *, draws: int | None = None, seed:
              sampler: SamplerName | None = None, chunk_size: int | None = None,
              keep_use_cases: bool = False, outputs: OutputsName = "full",
              progress: bool | None = None, backend: BackendName = "local",
-             client: Client | str | None = None, lazy: bool = False) -> Results:
+             client: Client | str | None = None, lazy: bool = False,
+             keep_inputs: bool = False) -> Results:
     """Run the Monte Carlo simulation of a scenario.
 
     Parameters
@@ -228,6 +248,12 @@ def simulate(scenario: Scenario | str | Path, *, draws: int | None = None, seed:
     lazy : bool, default: False
         With ``backend="dask"``: return results backed by dask arrays; summaries then compute
         on the cluster only what they need.
+    keep_inputs : bool, default: False
+        Also keep each draw's sampled uncertain parameters, as variable ``inputs`` with dims
+        ``(draw, parameter)``: 8 bytes x draws x uncertain parameters (Japan 2030, 20,000
+        draws: about 80 MB), refused above :data:`KEEP_INPUTS_LIMIT`. They feed
+        :func:`digimpact.plot.scatter`, :func:`digimpact.sampled.input_sensitivity` and
+        :func:`digimpact.discovery.discover`; the simulated values do not change.
 
     Returns
     -------
@@ -258,7 +284,7 @@ def simulate(scenario: Scenario | str | Path, *, draws: int | None = None, seed:
     """
     return simulate_many([scenario], draws=draws, seed=seed, sampler=sampler, chunk_size=chunk_size,
                          keep_use_cases=keep_use_cases, outputs=outputs, progress=progress,
-                         backend=backend, client=client, lazy=lazy)[0]
+                         backend=backend, client=client, lazy=lazy, keep_inputs=keep_inputs)[0]
 
 
 @positional_deprecated("backend", "client", "draws", "seed", "sampler", "chunk_size",
@@ -268,7 +294,7 @@ def simulate_many(scenarios: Iterable[Scenario | str | Path], *, draws: int | No
                   chunk_size: int | None = None, keep_use_cases: bool = False,
                   outputs: OutputsName = "full", progress: bool | None = None,
                   backend: BackendName = "local", client: Client | str | None = None,
-                  lazy: bool = False) -> list[Results]:
+                  lazy: bool = False, keep_inputs: bool = False) -> list[Results]:
     """Simulate several scenarios (variants, designs, calibration trials) in one go.
 
     The options are those of :func:`simulate`, with the same defaults, and apply to each
@@ -288,7 +314,8 @@ def simulate_many(scenarios: Iterable[Scenario | str | Path], *, draws: int | No
     """
     check_choice(outputs, OutputsName, "outputs")
     _check_backend(backend, client, lazy, progress)
-    runs = [_prepare(s, draws, seed, sampler, chunk_size, keep_use_cases, outputs) for s in scenarios]
+    runs = [_prepare(s, draws, seed, sampler, chunk_size, keep_use_cases, outputs, keep_inputs)
+            for s in scenarios]
     if not runs:
         return []
     outs = _execute(runs, backend=backend, client=client, lazy=lazy, progress=progress)

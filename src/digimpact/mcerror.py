@@ -42,9 +42,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 from scipy import stats
 
 from .errors import UsageError
+from .options import OutputsName, SamplerName
 
 if TYPE_CHECKING:
     from .results import Results
@@ -156,7 +158,7 @@ def draws_needed(n: int, half_width: float | np.ndarray, precision: float | np.n
         return np.ceil(n * (np.asarray(half_width, float) / np.asarray(precision, float)) ** 2 - 1e-9)
 
 
-def running_intervals(values: np.ndarray, quantiles: Sequence[float], sizes: Sequence[int], *,
+def running_intervals(values: np.ndarray, quantiles: Sequence[float], sizes: npt.ArrayLike, *,
                       coverage: float = COVERAGE) -> Intervals:
     """Quantiles of the first ``m`` draws for each ``m`` of ``sizes``, with intervals.
 
@@ -170,7 +172,8 @@ def running_intervals(values: np.ndarray, quantiles: Sequence[float], sizes: Seq
     >>> iv.estimate[:, 0].tolist()
     [5.5, 50.5]
     """
-    parts = [quantile_intervals(values[:m], quantiles, coverage=coverage) for m in sizes]
+    parts = [quantile_intervals(values[:m], quantiles, coverage=coverage)
+             for m in np.asarray(sizes, dtype=int)]
     return Intervals(*(np.stack(arrays) for arrays in zip(*parts, strict=True)))
 
 
@@ -195,7 +198,7 @@ def sobol_replicates(results: Results) -> list[Results]:
         if size < 2:
             raise UsageError(f"Monte Carlo intervals of Sobol' points need at least "
                              f"{2 * SOBOL_REPLICATES} draws ({SOBOL_REPLICATES} replicates of 2)")
-        outputs = "target_year" if "total" in results.dataset else "full"
+        outputs: OutputsName = "target_year" if "total" in results.dataset else "full"
         _REPLICATES[results] = [
             simulate(results.scenario, draws=size, seed=_replicate_seed(int(attrs["seed"]), r),
                      sampler="sobol", outputs=outputs, progress=False)
@@ -251,10 +254,10 @@ def _target_pairs(scenario: Scenario) -> list[tuple[Select, float]]:
     pairs: list[tuple[Select, float]] = []
     for t in scenario.targets.values():
         def select(r: Results, t=t) -> np.ndarray:
-            return r.metric(t.metric, groups=t.groups, sectors=t.sectors, year=t.year).values
+            return r.metric(t.estimand, groups=t.groups, sectors=t.sectors, year=t.year).values
         pairs += [(select, q) for _which, q, _published in t.bounds()]
     if not pairs:
-        pairs = [(lambda r: r.metric().values, q) for q in (0.05, 0.5, 0.95)]
+        pairs = [(lambda r: r.metric(r.scenario.meta.estimand).values, q) for q in (0.05, 0.5, 0.95)]
     return pairs
 
 
@@ -281,7 +284,7 @@ def _next_size(n: int, needed: float, batch: int, max_draws: int, sobol: bool) -
 
 
 def run_until_precision(scenario: Scenario | str | Path, *, precision: float, seed: int | None = None,
-                        sampler: str | None = None, batch: int = 2000, max_draws: int = 10**6,
+                        sampler: SamplerName | None = None, batch: int = 2000, max_draws: int = 10**6,
                         coverage: float = COVERAGE, **options) -> Results:
     """Simulate with more draws until every target quantile's interval half-width is at most
     ``precision``.
@@ -332,7 +335,7 @@ def run_until_precision(scenario: Scenario | str | Path, *, precision: float, se
                          f"unit), got {precision!r}")
     if isinstance(scenario, str | Path):
         scenario = load_scenario(scenario)
-    sampler = scenario.settings.sampler if sampler is None else sampler
+    sampler = scenario.settings.resolve(sampler=sampler).sampler
     sobol = sampler == "sobol"
     qs = [q for _, q in _target_pairs(scenario)]
     n = _next_size(0, bounded_draws(qs, coverage=coverage), batch, max_draws, sobol)

@@ -4,7 +4,7 @@ A *probe* is one number per draw, linear in the model's outputs: ``scale`` x the
 share of some use cases in one year (a KPI, a use case, a profile), or a sector's value in one
 year. :func:`build` compiles a scenario's KPIs (every year of the horizon) and observations
 into :class:`Probes`; a :class:`~digimpact.plan.Plan` holding them returns, per chunk, the
-probes (``prediction``) and the uncertain parameters they depend on (``inputs``). Each draw's
+probes (``prediction``). Each draw's
 probes are sums in a fixed order of that draw's own values, so they are bit-identical for any
 chunk size and on any backend.
 """
@@ -34,8 +34,6 @@ class Probes(NamedTuple):
     sectors: np.ndarray  # sector index, -1 for an adoption probe
     years: np.ndarray  # year index
     scales: np.ndarray
-    inputs: np.ndarray  # rows of the values array kept per draw
-    input_names: tuple[str, ...]
 
     def predict(self, adoption: np.ndarray, value: np.ndarray) -> np.ndarray:
         """The probes ``(n, K)`` from adoption ``(n, U, Y)`` and sector values ``(n, S, Y)``."""
@@ -65,8 +63,7 @@ def _members(scenario: Scenario, obs: Observation) -> tuple[str, ...]:
 
 def build(scenario: Scenario, plan: Plan, observations: Sequence[Observation] | None = None) -> Probes:
     """The probes of every KPI of ``scenario`` in every year, and of each of ``observations``
-    (default: all of the scenario's) that is not a KPI; inputs are the uncertain drivers and
-    the uncertain parameters of every use case probed."""
+    (default: all of the scenario's) that is not a KPI."""
     observations = list(scenario.observations.values()) if observations is None else observations
     position = {u: i for i, u in enumerate(plan.use_cases)}
     years = list(scenario.years)
@@ -79,13 +76,9 @@ def build(scenario: Scenario, plan: Plan, observations: Sequence[Observation] | 
             rows[column(obs)] = ((), list(scenario.sectors).index(obs.of), years.index(obs.year), 1.0)
         elif obs.target != "kpi":
             rows[column(obs)] = (_members(scenario, obs), -1, years.index(obs.year), 1.0)
-    probed = {u for members, *_ in rows.values() for u in members}
-    kept = [r for r in plan.uncertain_rows if plan.names[r].startswith("drivers.")
-            or plan.names[r].split(".")[1] in probed]
     return Probes(labels=tuple(rows),
                   members=tuple(np.array([position[u] for u in m], dtype=int) for m, *_ in rows.values()),
                   sectors=np.array([s for _, s, _, _ in rows.values()], dtype=int),
                   years=np.array([y for *_, y, _ in rows.values()], dtype=int),
-                  scales=np.array([c for *_, c in rows.values()], dtype=float),
-                  inputs=np.array(kept, dtype=int), input_names=tuple(plan.names[r] for r in kept))
+                  scales=np.array([c for *_, c in rows.values()], dtype=float))
 

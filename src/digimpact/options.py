@@ -10,7 +10,7 @@ Examples
 >>> choices(SamplerName)
 ('random', 'lhs', 'sobol')
 >>> choices(ReportMetric)
-('annual', 'cumulative', 'both')
+('annual', 'cumulative', 'full_potential', 'both')
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ import warnings
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar, cast, get_args
 
-__all__ = ["BackendName", "BaseMeasure", "EffectName", "GroupBy", "MetricName", "ObservationTarget",
-           "ObservationUse", "OutputFormat", "OutputsName", "PriceBasis", "ReportMetric", "RowLevel",
-           "SamplerName", "SensitivityMethod", "SeriesKind", "TargetMetric", "choices",
+__all__ = ["BackendName", "BaseMeasure", "Counterfactual", "EffectName", "Estimand", "GroupBy",
+           "MetricName", "ObservationTarget", "ObservationUse", "OutputFormat", "OutputsName", "PriceBasis",
+           "ReportMetric", "RowLevel", "SamplerName", "ScenarioMetric", "SensitivityMethod", "SeriesKind",
+           "TargetMetric", "choices",
            "positional_deprecated", "reported"]
 
 SamplerName = Literal["random", "lhs", "sobol"]
@@ -33,12 +34,22 @@ OutputsName = Literal["full", "target_year"]
 BackendName = Literal["local", "dask"]
 """Where the chunks of a run are evaluated: this process or a dask.distributed cluster."""
 TargetMetric = Literal["annual", "cumulative"]
-"""What a target, a summary row or a sensitivity output measures: the value in one year, or
-its sum from the first year of the horizon up to that year."""
-ReportMetric = Literal[TargetMetric, "both"]
-"""The scenario's ``metric`` key: which :data:`TargetMetric` the summary reports, or both."""
-MetricName = Literal["annual", "cumulative", "npv", "share_of_gdp"]
-"""The reductions of :meth:`digimpact.Results.at`: one number per draw from values by year."""
+"""What a sensitivity output measures, and the older ``metric`` key of a target (now
+:data:`Estimand`): the value in one year, or its sum from the first year of the horizon up to
+that year."""
+Estimand = Literal["annual", "cumulative", "full_potential"]
+"""What a scenario's figures are (``[scenario] estimand``, a target's ``estimand``): the value
+realised in the target year, its sum over the horizon up to that year, or the annual value in
+that year once adoption is complete."""
+Counterfactual = Literal["none", "first_year"]
+"""What uplift is measured against: no adoption, or the adoption of the horizon's first year."""
+ScenarioMetric = Literal[TargetMetric, "both"]
+"""The older ``metric`` key of ``[scenario]`` (now ``estimand``); ``"both"`` reads as the annual
+estimand with the cumulative value reported too."""
+ReportMetric = Literal[Estimand, "both"]
+"""What a summary reports: one :data:`Estimand`, or annual and cumulative."""
+MetricName = Literal["annual", "cumulative", "full_potential", "npv", "share_of_value_added"]
+"""What :meth:`digimpact.Results.metric` reduces values to: one number per draw."""
 EffectName = Literal["speed", "ceiling", "value"]
 """What a driver scales in the use cases that name it."""
 GroupBy = Literal["parameter", "use_case", "sector", "driver"]
@@ -76,15 +87,15 @@ def choices(vocabulary: Any) -> tuple[str, ...]:
     return tuple(get_args(vocabulary))
 
 
-def reported(metric: ReportMetric) -> tuple[TargetMetric, ...]:
-    """The metrics that the report metric ``metric`` stands for.
+def reported(metric: ReportMetric) -> tuple[Estimand, ...]:
+    """The estimands that the report metric ``metric`` stands for.
 
     Examples
     --------
     >>> reported("both"), reported("annual")
     (('annual', 'cumulative'), ('annual',))
     """
-    return cast(tuple[TargetMetric, ...], choices(TargetMetric)) if metric == "both" else (metric,)
+    return cast(tuple[Estimand, ...], choices(TargetMetric)) if metric == "both" else (metric,)
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -12,6 +12,15 @@ ceiling. A speed factor ``S`` runs the clock faster from the first year of the h
 ``t0``: the curve is evaluated at ``t0 + S (y - t0)``. A ceiling factor multiplies adoption,
 capped at 1. Sector values are sums over their use cases.
 
+With ``counterfactual = "first_year"`` uplift is measured against the adoption already
+reached in the first year: ``A`` becomes ``A(y) - A(t0)``, per draw and use case. Curves do
+not decrease in ``t``, so the uplift is ``>= 0`` and zero in ``t0``.
+
+The full potential of a use case is its annual value in the target year ``T`` once adoption
+is complete: ``A`` is replaced by the curve's limit (:meth:`~digimpact.adoption.Curve.limit`,
+times ``C`` capped at 1), less ``A(t0)`` under the counterfactual, and ``base`` is taken in
+``T``.
+
 Draws are processed in chunks; every operation is elementwise across draws and sums run in
 a fixed order, so a given seed gives bit-identical results for any chunk size.
 """
@@ -108,6 +117,7 @@ class Plan:
     copula: GaussianCopula
     use_cases: list[str]  # (U,) ids, for messages
     sectors: list[str]  # (S,) ids, for messages
+    counterfactual: bool  # uplift over the first year's adoption
     probes: Probes | None = None  # also return these per draw (digimpact.update)
 
     @classmethod
@@ -156,7 +166,7 @@ class Plan:
                    sector_of=np.array([sectors.index(u.sector) for u in ucs]),
                    potential_rows=layout.use_case_rows(range(len(ucs)), "potential"),
                    groups=groups, effects=effects, copula=copula, use_cases=layout.use_cases,
-                   sectors=sectors)
+                   sectors=sectors, counterfactual=scenario.meta.counterfactual == "first_year")
 
     @property
     def uncertain(self) -> list[str]:
@@ -196,14 +206,16 @@ class Plan:
         return out
 
     def evaluate(self, start: int, stop: int, keep_use_cases: bool = False,
-                 outputs: OutputsName = "full", points: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                 outputs: OutputsName = "full", keep_inputs: bool = False, *,
+                 points: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Sample and evaluate draws ``start .. stop-1`` (see :meth:`compute`), or evaluate the
         uniform ``points`` given for them (see :meth:`values`).
 
-        With ``outputs="target_year"`` only the target year's sector values ``(n, S, 1)`` and
-        the total for every year ``(n, Y)`` are returned. A plan with :attr:`probes` also
-        returns ``prediction`` ``(n, K)`` and ``inputs`` ``(n, P)`` (see
-        :mod:`digimpact.observe`).
+        With ``outputs="target_year"`` only the target year's sector values ``(n, S, 1)``, the
+        total for every year ``(n, Y)`` and the full potential ``(n, S)`` are returned. With
+        ``keep_inputs``, ``inputs`` ``(n, len(uncertain))`` holds the sampled values of the
+        uncertain parameters. A plan with :attr:`probes` also returns ``prediction``
+        ``(n, K)`` (see :mod:`digimpact.observe`).
 
         Raises
         ------
@@ -216,9 +228,11 @@ class Plan:
             out = self.compute(values, keep_use_cases or self.probes is not None)
             if self.probes is not None:
                 out["prediction"] = self.probes.predict(out["adoption"], out["value"])
-                out["inputs"] = values[self.probes.inputs].T.copy()
                 if not keep_use_cases:
-                    del out["adoption"], out["use_case_value"]
+                    for key in ("adoption", "use_case_value", "use_case_full_potential"):
+                        out.pop(key, None)
+            if keep_inputs:
+                out["inputs"] = values[self.uncertain_rows].T  # a copy (fancy indexing)
             if outputs == "target_year":
                 value = out.pop("value")
                 out["value"] = value[:, :, self.target_index:self.target_index + 1].copy()
@@ -230,24 +244,29 @@ class Plan:
                     raise _nonfinite_error(self, values[:, draw:draw + 1], start + draw)
         return out
 
-    def shapes(self, keep_use_cases: bool, outputs: OutputsName) -> dict[str, tuple[int, ...]]:
+    def shapes(self, keep_use_cases: bool, outputs: OutputsName,
+               keep_inputs: bool = False) -> dict[str, tuple[int, ...]]:
         """Shape of each output array per draw (what :meth:`evaluate` returns after ``n``)."""
         n_s, n_u, n_y = int(self.base.shape[0]), self.n_use_cases, len(self.years)
         out: dict[str, tuple[int, ...]] = (
             {"value": (n_s, n_y)} if outputs == "full" else {"value": (n_s, 1), "total": (n_y,)})
+        out["full_potential"] = (n_s,)
         if keep_use_cases:
-            out.update(use_case_value=(n_u, n_y), adoption=(n_u, n_y))
+            out.update(use_case_value=(n_u, n_y), adoption=(n_u, n_y), use_case_full_potential=(n_u,))
+        if keep_inputs:
+            out["inputs"] = (len(self.uncertain_rows),)
         if self.probes is not None:
-            out.update(prediction=(len(self.probes.labels),), inputs=(len(self.probes.inputs),))
+            out["prediction"] = (len(self.probes.labels),)
         return out
 
     def compute(self, values: np.ndarray, keep_use_cases: bool = False) -> dict[str, np.ndarray]:
         """The model on parameter values of shape ``(len(names), n)``.
 
-        Returns ``value`` with shape ``(n, S, Y)`` and, with ``keep_use_cases``, also
-        ``use_case_value`` and ``adoption`` with shape ``(n, U, Y)``. Use cases are evaluated
-        in blocks of about ``BLOCK_ELEMENTS`` values, which stay in the processor's cache, and
-        added to their sector's sum in a fixed order.
+        Returns ``value`` with shape ``(n, S, Y)`` and ``full_potential`` ``(n, S)`` (in the
+        target year) and, with ``keep_use_cases``, also ``use_case_value`` and ``adoption``
+        with shape ``(n, U, Y)`` and ``use_case_full_potential`` ``(n, U)``. Use cases are
+        evaluated in blocks of about ``BLOCK_ELEMENTS`` values, which stay in the processor's
+        cache, and added to their sector's sum in a fixed order.
         """
         n, n_y = values.shape[1], len(self.years)
         speed, ceiling = self._effect(values, "speed"), self._effect(values, "ceiling")
@@ -256,8 +275,11 @@ class Plan:
         if scale is not None:
             weight *= scale
         shape = (self.n_use_cases, n, n_y)
-        kept = {"adoption": np.empty(shape), "use_case_value": np.empty(shape)} if keep_use_cases else {}
+        kept = {"adoption": np.empty(shape), "use_case_value": np.empty(shape),
+                "use_case_full_potential": np.empty(shape[:2])} if keep_use_cases else {}
         sector_value = np.zeros((self.base.shape[0], n, n_y))
+        sector_full = np.zeros((self.base.shape[0], n))
+        target_base = self.base[:, self.target_index]
         step = max(1, BLOCK_ELEMENTS // max(1, n * n_y))
         for g in self.groups:
             for i in range(0, len(g.positions), step):
@@ -265,14 +287,32 @@ class Plan:
                 positions = g.positions[members]
                 block, adoption = self._block(g, members, values, speed, ceiling, weight[positions],
                                               keep_use_cases)
+                full = self._limit(g, members, values, ceiling, weight[positions])
+                if self.counterfactual:  # uplift over the first year (block[..., 0] = weight x A(t0))
+                    full -= block[..., 0]
+                    block -= block[..., :1]
                 if keep_use_cases:
+                    sector = self.sector_of[positions]
                     kept["adoption"][positions] = adoption
-                    kept["use_case_value"][positions] = block * self.base[self.sector_of[positions], None, :]
-                for u, row in zip(positions, block, strict=True):
+                    kept["use_case_value"][positions] = block * self.base[sector, None, :]
+                    kept["use_case_full_potential"][positions] = full * target_base[sector, None]
+                for u, row, limit in zip(positions, block, full, strict=True):
                     sector_value[self.sector_of[u]] += row
+                    sector_full[self.sector_of[u]] += limit
         sector_value *= self.base[:, None, :]
-        return {"value": sector_value.transpose(1, 0, 2),
-                **{k: v.transpose(1, 0, 2) for k, v in kept.items()}}
+        sector_full *= target_base[:, None]
+        return {"value": sector_value.transpose(1, 0, 2), "full_potential": sector_full.T,
+                **{k: np.moveaxis(v, 0, 1) for k, v in kept.items()}}
+
+    def by_use_case(self, out: dict[str, np.ndarray], estimand: str, index: int) -> np.ndarray:
+        """The ``estimand`` of each use case in year ``years[index]``, ``(n, U)``, from the
+        outputs of :meth:`compute` with ``keep_use_cases``: the annual value, its sum from the
+        first year, or the full potential (grown from the target year with the sector's base)."""
+        if estimand == "full_potential":
+            base = self.base[self.sector_of]
+            return out["use_case_full_potential"] * (base[:, index] / base[:, self.target_index])
+        uc = out["use_case_value"]
+        return uc[:, :, index] if estimand == "annual" else uc[:, :, :index + 1].sum(-1)
 
     def _block(self, g: _CurveGroup, members: slice, values: np.ndarray, speed: np.ndarray | None,
                ceiling: np.ndarray | None, weight: np.ndarray,
@@ -284,7 +324,8 @@ class Plan:
         parameter (the curve is proportional to it): one product per draw instead of one per
         year. The folded product rounds differently from ``weight x adoption``, so when the
         adoption is kept it is evaluated a second time, unfolded, and the value stays the same
-        bits whether or not use cases are kept.
+        bits whether or not use cases are kept. The fold commutes with the counterfactual:
+        ``A`` is proportional to its level, and so is ``A(y) - A(t0)``.
         """
         # Folding relies on Curve.level: curve(t, level=w * c) == w * curve(t, level=c) for
         # every curve kind (up to rounding; tests/test_adoption.py checks it). A ceiling driver
@@ -298,6 +339,13 @@ class Plan:
             return adoption, None
         return adoption * weight[..., None], adoption
 
+    def _params(self, g: _CurveGroup, members: slice, values: np.ndarray) -> dict[str, Any]:
+        """Curve parameters of the use cases ``g.positions[members]``: arrays ``(B, n)``."""
+        kwargs: dict[str, Any] = {p: values[rows[members]] for p, rows in g.rows.items()}
+        if g.points is not None:
+            kwargs["points"] = g.points
+        return kwargs
+
     def _adoption(self, g: _CurveGroup, members: slice, values: np.ndarray, speed: np.ndarray | None,
                   ceiling: np.ndarray | None, weight: np.ndarray | None = None) -> np.ndarray:
         """Adoption of the use cases ``g.positions[members]``, shape ``(B, n, Y)`` (a fresh array),
@@ -307,16 +355,29 @@ class Plan:
         if speed is not None:  # the clock runs `speed` times faster from the first year
             t = speed[positions][..., None] * (years - years[0])
             t += years[0]
-        kwargs: dict[str, Any] = {p: values[rows[members]] for p, rows in g.rows.items()}
+        kwargs = self._params(g, members, values)
         if weight is not None:  # the fold: valid because the curve is proportional to its level
             kwargs[g.curve.level] *= weight
-        if g.points is not None:
-            kwargs["points"] = g.points
         adoption = g.curve(t, **kwargs)
         if ceiling is not None:
             adoption *= ceiling[positions][..., None]
             np.minimum(adoption, 1.0, out=adoption)
         return adoption
+
+
+    def _limit(self, g: _CurveGroup, members: slice, values: np.ndarray,
+               ceiling: np.ndarray | None, weight: np.ndarray) -> np.ndarray:
+        """Weight x adoption once complete of the use cases ``g.positions[members]``,
+        ``(B, n)``: the curve's limit (a speed driver does not change it), times the ceiling
+        factor capped at 1. The weight is folded in as in :meth:`_block`, so that a curve that
+        has reached its limit gives the same bits as the limit."""
+        kwargs = self._params(g, members, values)
+        if ceiling is None:
+            kwargs[g.curve.level] = kwargs[g.curve.level] * weight
+            return g.curve.limit(**kwargs)
+        limit = np.minimum(g.curve.limit(**kwargs) * ceiling[g.positions[members]], 1.0)
+        limit *= weight
+        return limit
 
 
 class Job(NamedTuple):
@@ -327,11 +388,12 @@ class Job(NamedTuple):
     size: int
     keep_use_cases: bool
     outputs: OutputsName
+    keep_inputs: bool = False
 
     def shapes(self) -> dict[str, tuple[int, ...]]:
         """Shape of each output array of the whole run."""
-        return {key: (self.draws, *shape)
-                for key, shape in self.plan.shapes(self.keep_use_cases, self.outputs).items()}
+        return {key: (self.draws, *shape) for key, shape in
+                self.plan.shapes(self.keep_use_cases, self.outputs, self.keep_inputs).items()}
 
     def chunks(self) -> Iterator[tuple[int, int]]:
         """``(start, stop)`` of each chunk of the run."""
@@ -339,7 +401,7 @@ class Job(NamedTuple):
 
     def evaluate(self, start: int, stop: int) -> dict[str, np.ndarray]:
         """The outputs of draws ``start .. stop-1`` (see :meth:`Plan.evaluate`)."""
-        return self.plan.evaluate(start, stop, self.keep_use_cases, self.outputs)
+        return self.plan.evaluate(start, stop, self.keep_use_cases, self.outputs, self.keep_inputs)
 
 
 def chunks(draws: int, size: int) -> Iterator[tuple[int, int]]:

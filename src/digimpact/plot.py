@@ -16,13 +16,14 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
 
+    from .options import MetricName
     from .records import Kpi, Target
     from .results import Results
     from .scenario import Scenario
     from .update import Posterior
 
-__all__ = ["adoption", "convergence", "distribution", "exhibit5", "fan", "scorecard", "sensitivity",
-           "tornado"]
+__all__ = ["adoption", "convergence", "distribution", "exhibit5", "fan", "scatter", "scorecard",
+           "sensitivity", "tornado"]
 
 _BLUE, _GREY, _RED, _ORANGE = "#1f5fa8", "#9aa5b1", "#c0392b", "#e67e22"
 
@@ -33,6 +34,29 @@ def _axes(ax: Axes | None, size: tuple[float, float]) -> Axes:
 
         _, ax = plt.subplots(figsize=size, layout="constrained")
     return ax
+
+
+class _Style(NamedTuple):
+    """Colour and line style of one series."""
+
+    color: str
+    ls: str
+
+
+def _series_style(i: int) -> _Style:
+    """Colour and line style of the ``i``-th of many series: the ten colours of matplotlib's
+    ``tab10`` cycle, solid, then dashed, then dotted (30 distinct series)."""
+    from matplotlib import colors
+
+    return _Style(colors.to_hex(f"tab:{_TAB10[i % 10]}"), ("-", "--", ":")[i // 10 % 3])
+
+
+_TAB10 = ("blue", "orange", "green", "red", "purple", "brown", "pink", "gray", "olive", "cyan")
+
+
+def _legend_outside(ax: Axes) -> None:
+    """A legend to the right of the axes, clear of the data."""
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
 
 
 class _ChartRow(NamedTuple):
@@ -72,10 +96,11 @@ def exhibit5(results: Results, ax: Axes | None = None, year: int | None = None,
     """Range chart in the structure of Exhibit 5: sectors, subtotals, total, published marks.
 
     Each row is a bar from the lower to the upper quantile of the simulated value in
-    ``year`` (median ticked). Aggregate rows with a published target show the published
-    low and high as red markers beside the simulated bar. With a ``posterior``
-    (:func:`digimpact.update`), each row has two bars: the prior ``results`` above and the
-    updated (weighted) ranges below, in orange.
+    ``year``, read as the scenario's estimand (median ticked). Aggregate rows with a
+    published target show the published low and high as red markers beside the simulated bar;
+    the legend names the targets' source. With a ``posterior`` (:func:`digimpact.update`),
+    each row has two bars: the prior ``results`` above and the updated (weighted) ranges
+    below, in orange.
 
     Examples
     --------
@@ -95,7 +120,8 @@ def exhibit5(results: Results, ax: Axes | None = None, year: int | None = None,
     labels = []
     for i, (kind, label, ids, target) in enumerate(rows):
         for source, shift, height, which in bars:
-            lo, med, hi = source.interval(sectors=ids, year=year, q=q)
+            lo, med, hi = source.interval(metric=results.scenario.meta.estimand, sectors=ids,
+                                          year=year, q=q)
             colour = _ORANGE if which == "updated" else _BLUE if kind == "aggregate" else _GREY
             ax.barh(i + shift, hi - lo, left=lo, height=height, color=colour, alpha=0.85)
             ax.plot([med, med], [i + shift - height / 2, i + shift + height / 2], color="black", lw=1)
@@ -105,7 +131,8 @@ def exhibit5(results: Results, ax: Axes | None = None, year: int | None = None,
                 ax.plot(published, i + 0.38, marker="v", color=_RED, ms=7, ls="none")
         labels.append(label)
     span = f"{100 * quantiles[0]:g}-{100 * quantiles[1]:g}%"
-    ax.plot([], [], marker="v", color=_RED, ls="none", label="published (report)")
+    if any(row.target is not None for row in rows):
+        ax.plot([], [], marker="v", color=_RED, ls="none", label=_published_label(results.scenario))
     ax.barh([], [], color=_BLUE, label=f"simulated {span}" if posterior is None else f"prior {span}")
     if posterior is not None:
         ax.barh([], [], color=_ORANGE, label=f"updated on observations {span} (ESS {posterior.ess:.0f})")
@@ -117,6 +144,16 @@ def exhibit5(results: Results, ax: Axes | None = None, year: int | None = None,
     ax.legend(loc="best", fontsize=8)
     ax.grid(axis="x", alpha=0.3)
     return ax
+
+
+def _published_label(scenario: Scenario) -> str:
+    """Legend of the published marks: "published target" and where the targets come from
+    (the ``[scenario]`` table's ``source``, else the targets' own if they share one)."""
+    source = scenario.document.get("scenario", {}).get("source")
+    if not source:
+        sources = {t.source for t in scenario.targets.values()}
+        source = sources.pop() if len(sources) == 1 else "each target's source"
+    return textwrap.fill(f"published target ({source})", 60) if source else "published target"
 
 
 def _kpi_band(source: Results, kpi: Kpi, band: Sequence[float], weights: np.ndarray | None
@@ -222,7 +259,8 @@ def adoption(source: Results | Scenario, sectors: Sequence[str] | None = None,
 
     A sector's adoption is the potential-weighted mean of its use cases' adoption shares
     (weights: median value potential). ``source`` is a Results with use cases kept, or a
-    Scenario, which is simulated with ``draws`` draws.
+    Scenario, which is simulated with ``draws`` draws. Up to 30 sectors have distinct
+    colour and line-style pairs; the legend is outside the axes.
 
     Examples
     --------
@@ -242,21 +280,22 @@ def adoption(source: Results | Scenario, sectors: Sequence[str] | None = None,
         raise ValueError("these results have no use-case detail; simulate with keep_use_cases=True")
     scn = results.scenario
     ds = results.dataset
-    ax = _axes(ax, (8, 5))
-    for sid in sectors or list(scn.sectors):
+    ax = _axes(ax, (10, 5))
+    drawn = [sid for sid in sectors or list(scn.sectors)
+             if any(u.sector == sid for u in scn.use_cases.values())]
+    for i, sid in enumerate(drawn):
         members = [u for u in scn.use_cases.values() if u.sector == sid]
-        if not members:
-            continue
         weights = np.array([u.potential.median() for u in members])
         share = (ds["adoption"].sel(use_case=[u.id for u in members])
                  * weights[None, :, None]).sum("use_case") / weights.sum()
         lo, med, hi = np.quantile(share.values, [band[0], 0.5, band[1]], axis=0)
-        line, = ax.plot(ds["year"], med, label=scn.sectors[sid].name)
-        ax.fill_between(ds["year"], lo, hi, color=line.get_color(), alpha=0.15)
+        style = _series_style(i)
+        ax.plot(ds["year"], med, label=scn.sectors[sid].name, color=style.color, ls=style.ls)
+        ax.fill_between(ds["year"], lo, hi, color=style.color, alpha=0.15)
     ax.set_ylim(0, 1)
     ax.set_ylabel("adoption (share of potential captured)")
     ax.set_xlabel("year")
-    ax.legend(fontsize=8, ncol=2)
+    _legend_outside(ax)
     ax.grid(alpha=0.3)
     return ax
 
@@ -301,8 +340,9 @@ def fan(results: Results, groups: Sequence[str] | None = None, ax: Axes | None =
 
 def distribution(results: Results, groups: Sequence[str] = (), ax: Axes | None = None,
                  year: int | None = None, bins: int = 60) -> Axes:
-    """Histogram of the value of ``groups`` (all sectors if empty) in ``year``, with its
-    5-95% range and, where a target adds up the same sectors, the published bounds.
+    """Histogram of the value of ``groups`` (all sectors if empty) in ``year``, read as the
+    scenario's estimand, with its 5-95% range and, where a target adds up the same sectors,
+    the published bounds.
 
     Examples
     --------
@@ -314,7 +354,7 @@ def distribution(results: Results, groups: Sequence[str] = (), ax: Axes | None =
     """
     ax = _axes(ax, (7, 4))
     scn = results.scenario
-    values = results.metric(groups=groups, year=year).values
+    values = results.metric(scn.meta.estimand, groups=groups, year=year).values
     ax.hist(values, bins=bins, color=_GREY, density=True)
     for q in np.quantile(values, [0.05, 0.95]):
         ax.axvline(q, color=_BLUE, lw=1.5)
@@ -390,6 +430,44 @@ def tornado(table: pd.DataFrame, ax: Axes | None = None, top: int = 15) -> Axes:
     return ax
 
 
+def scatter(results: Results, input: str, output: str = "total", *, ax: Axes | None = None,
+            year: int | None = None, metric: MetricName = "annual") -> Axes:
+    """Each draw's sampled ``input`` against ``output``, with their Spearman rank correlation.
+
+    ``results`` must keep the draws' inputs (``simulate(..., keep_inputs=True)``); ``input``
+    is a parameter's stream name (``results.dataset["parameter"]``), ``output`` is
+    ``"total"``, a group, a sector or a target id.
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> import digimpact, digimpact.plot
+    >>> r = digimpact.simulate("scenarios/examples/minimal.toml", draws=500, seed=1,
+    ...                        keep_inputs=True)
+    >>> ax = digimpact.plot.scatter(r, "drivers.realisation.value", "core")
+    >>> len(ax.collections[0].get_offsets())
+    500
+    """
+    from scipy import stats
+
+    from .errors import UsageError, did_you_mean
+    from .sampled import draws_table
+
+    inputs, y = draws_table(results, output, year, metric)
+    if input not in inputs.columns:
+        raise UsageError(f"no kept input {input!r}{did_you_mean(input, inputs.columns)}; the "
+                         f"inputs are the uncertain parameters, e.g. {inputs.columns[0]!r}")
+    ax = _axes(ax, (7, 4.5))
+    x = inputs[input].to_numpy()
+    ax.scatter(x, y, s=6, alpha=min(1.0, 40 / np.sqrt(len(y))), color=_BLUE, lw=0)
+    rho = stats.spearmanr(x, y).statistic
+    ax.set_xlabel(input)
+    ax.set_ylabel(f"{output}, {results.unit} ({metric}, {year or results.scenario.meta.target_year})")
+    ax.set_title(f"{len(y):,} draws; Spearman rank correlation {rho:.2f}", fontsize=10)
+    ax.grid(alpha=0.3)
+    return ax
+
+
 def convergence(results: Results, *, target: str | None = None,
                 quantiles: Sequence[float] | None = None, points: int = 30,
                 coverage: float = 0.95, ax: Axes | None = None) -> Axes:
@@ -430,11 +508,11 @@ def convergence(results: Results, *, target: str | None = None,
     ax = _axes(ax, (8, 4.5))
     published: list[float] = []
     if target is None:
-        values, name = results.metric().values, "All sectors"
+        values, name = results.metric(results.scenario.meta.estimand).values, "All sectors"
         quantiles = (0.05, 0.5, 0.95) if quantiles is None else quantiles
     else:
         t = results.scenario.targets[target]
-        values = results.metric(t.metric, groups=t.groups, sectors=t.sectors, year=t.year).values
+        values = results.metric(t.estimand, groups=t.groups, sectors=t.sectors, year=t.year).values
         name = t.name
         bounds = t.bounds()
         quantiles = [q for _, q, _ in bounds] if quantiles is None else quantiles

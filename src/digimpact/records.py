@@ -15,7 +15,9 @@ from .distributions import Distribution
 from .errors import check_choice, check_whole
 from .options import (
     BaseMeasure,
+    Counterfactual,
     EffectName,
+    Estimand,
     ObservationTarget,
     ObservationUse,
     PriceBasis,
@@ -23,14 +25,15 @@ from .options import (
     RowLevel,
     SamplerName,
     SeriesKind,
-    TargetMetric,
     reported,
 )
 
-__all__ = ["SEED_LIMIT", "Adoption", "Correlation", "Driver", "ErrorSpec", "Kpi", "Meta", "Model",
-           "Observation", "ReportRow", "RunSettings", "Sector", "Settings", "Target", "UseCase",
-           "parameters"]
+__all__ = ["NON_MARKET", "SEED_LIMIT", "Adoption", "Correlation", "Driver", "ErrorSpec", "IntensityCeiling",
+           "Kpi", "Meta", "Model", "Observation", "ReportRow", "RunSettings", "Sector", "Settings", "Target",
+           "UseCase", "parameters"]
 
+NON_MARKET = "cost and time savings"
+"""How the gains of a non-market sector (``market = false``) are labelled."""
 SEED_LIMIT = 2**63
 """Seeds are below this: results store them as 64-bit integers (NetCDF attributes)."""
 
@@ -45,9 +48,13 @@ class Meta:
     base_year: int
     horizon: tuple[int, int]
     price_basis: PriceBasis
+    estimand: Estimand
     metric: ReportMetric
+    """What summaries report by default: the estimand, or ``"both"`` (annual and cumulative)
+    for the older ``metric = "both"``."""
     target_year: int
     base_measure: BaseMeasure
+    counterfactual: Counterfactual
 
     @property
     def years(self) -> range:
@@ -55,9 +62,41 @@ class Meta:
         return range(self.horizon[0], self.horizon[1] + 1)
 
     @property
-    def metrics(self) -> tuple[TargetMetric, ...]:
-        """The metrics reported: ``("annual",)``, ``("cumulative",)`` or both."""
+    def metrics(self) -> tuple[Estimand, ...]:
+        """The estimands reported: ``(estimand,)``, or annual and cumulative."""
         return reported(self.metric)
+
+    @property
+    def accounting_basis(self) -> str:
+        """``"value added"`` or ``"gross output"``: what value potentials are shares of."""
+        return self.base_measure.replace("_", " ")
+
+    def reading(self) -> str:
+        """What the figures are, in one line: estimand, counterfactual, basis, prices, unit.
+
+        Examples
+        --------
+        >>> import digimpact
+        >>> print(digimpact.load_scenario("scenarios/examples/minimal.toml").meta.reading())
+        estimand: annual value at stake in 2030; accounting basis: gross output; prices: nominal; \
+unit: JPY trillion
+        """
+        first, year = self.horizon[0], self.target_year
+        what = {"annual": f"annual value at stake in {year}",
+                "cumulative": f"value at stake summed over {first}-{year}",
+                "full_potential": f"annual value at stake in {year} once adoption is complete"}
+        uplift = f", over the adoption of {first}" if self.counterfactual == "first_year" else ""
+        return (f"estimand: {what[self.estimand]}{uplift}; accounting basis: "
+                f"{self.accounting_basis}; prices: {self.price_basis}; unit: {self.unit}")
+
+
+@dataclass(frozen=True)
+class IntensityCeiling:
+    """A sector's plausibility bound: its value over its value added, with the source."""
+
+    value: float
+    source: str
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -74,6 +113,10 @@ class Sector:
     potential_scale: float
     source: str
     note: str
+    market: bool = True
+    """``False`` for non-market producers, whose output the national accounts value at cost
+    (no operating surplus): their gains are cost and time savings, not value added."""
+    intensity_ceiling: IntensityCeiling | None = None
 
     def base(self, measure: BaseMeasure, year: int) -> float:
         """Baseline ``measure`` (``value_added`` or ``gross_output``) grown to ``year``.
@@ -145,7 +188,7 @@ class Target:
     groups: tuple[str, ...]
     sectors: tuple[str, ...]
     year: int
-    metric: TargetMetric
+    estimand: Estimand
     low: float | None
     high: float | None
     quantiles: tuple[float, float]

@@ -50,7 +50,7 @@ class Reproduction:
         a, ds = self.stored.dataset.attrs, self.stored.dataset
         return {"draws": a["draws"], "seed": a["seed"], "sampler": a["sampler"],
                 "outputs": _outputs(self.stored), "keep_use_cases": "use_case_value" in ds,
-                "scenario_hash": a["scenario_hash"]}
+                "keep_inputs": "inputs" in ds, "scenario_hash": a["scenario_hash"]}
 
     def __str__(self) -> str:
         s = self.settings()
@@ -116,7 +116,7 @@ def reproduce(results: Results | str | Path) -> Reproduction:
     a = stored.dataset.attrs
     rerun = simulate(stored.scenario, draws=a["draws"], seed=a["seed"], sampler=a["sampler"],
                      outputs=_outputs(stored), keep_use_cases="use_case_value" in stored.dataset,
-                     progress=False)
+                     keep_inputs="inputs" in stored.dataset, progress=False)
     rows = {name: _difference(np.asarray(var.values), np.asarray(rerun.dataset[name].values)
                               if name in rerun.dataset else None)
             for name, var in stored.dataset.data_vars.items()}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,14 +15,18 @@ import xarray as xr
 from . import mcerror
 from .atomic import atomic_write
 from .errors import ResultsError, ScenarioError, UsageError, check_choice
-from .options import MetricName, ReportMetric, positional_deprecated, reported
-from .records import RunSettings
+from .options import Estimand, MetricName, ReportMetric, positional_deprecated, reported
+from .records import NON_MARKET, RunSettings
 
 if TYPE_CHECKING:
     from .scenario import Scenario
 
 __all__ = ["Results", "build_dataset", "open_results", "quantile_label", "quantiles_of",
            "year_in_horizon"]
+
+_RENAMED = {"share_of_gdp": "share_of_value_added"}  # old metric name -> new (FutureWarning)
+_READINGS = {"annual": "annual", "cumulative": "cumulative", "full_potential": "full potential",
+             "npv": "net present value"}
 
 
 def quantile_label(q: float) -> str:
@@ -81,8 +87,9 @@ def _version() -> str:
 
 def build_dataset(scenario: Scenario, arrays: Mapping[str, np.ndarray],
                   settings: RunSettings) -> xr.Dataset:
-    """Label engine output: dims ``draw``, ``sector``, ``year`` (and ``use_case``), with the
-    run's ``settings`` and the scenario as provenance in the attributes."""
+    """Label engine output: dims ``draw``, ``sector``, ``year`` (and ``use_case``,
+    ``parameter``), with the run's ``settings`` and the scenario as provenance in the
+    attributes."""
     draws, seed, sampler = settings
     meta = scenario.meta
     sectors = list(scenario.sectors.values())
@@ -94,8 +101,11 @@ def build_dataset(scenario: Scenario, arrays: Mapping[str, np.ndarray],
         "year": np.array(list(meta.years)),
         "sector_name": ("sector", [s.name for s in sectors]),
         "group": ("sector", [s.group for s in sectors]),
+        "market": ("sector", [s.market for s in sectors],
+                   {"long_name": f"market producer (false: output valued at cost, gains are "
+                                 f"{NON_MARKET})"}),
     }
-    value_attrs: dict[str, Any] = {"units": unit, "long_name": "annual value added by the use cases"}
+    value_attrs: dict[str, Any] = {"units": unit, "long_name": f"value at stake (annual, {unit})"}
     value: tuple[Any, ...]
     if "total" in arrays:  # outputs="target_year": sectors in the target year, total every year
         value = (("draw", "sector"), arrays["value"][..., 0], {**value_attrs, "year": meta.target_year})
@@ -103,13 +113,16 @@ def build_dataset(scenario: Scenario, arrays: Mapping[str, np.ndarray],
         value = (("draw", "sector", "year"), arrays["value"], value_attrs)
     data_vars: dict[str, Any] = {
         "value": value,
+        "full_potential": (("draw", "sector"), arrays["full_potential"],
+                           {"units": unit, "long_name": f"value at stake (full potential, {unit})",
+                            "year": meta.target_year}),
         "baseline": (("sector", "year"),
                      np.array([[s.base("value_added", y) for y in meta.years] for s in sectors]),
                      {"units": unit, "long_name": "baseline value added"}),
     }
     if "total" in arrays:
         data_vars["total"] = (("draw", "year"), arrays["total"],
-                              {"units": unit, "long_name": "annual value added, all sectors"})
+                              {"units": unit, "long_name": f"value at stake (annual, {unit}), all sectors"})
     if "use_case_value" in arrays:
         coords.update({
             "use_case": [u.id for u in ucs],
@@ -120,12 +133,21 @@ def build_dataset(scenario: Scenario, arrays: Mapping[str, np.ndarray],
             "wave": ("use_case", [u.wave for u in ucs]),
         })
         data_vars["use_case_value"] = (("draw", "use_case", "year"), arrays["use_case_value"],
-                                       {"units": unit, "long_name": "annual value by use case"})
+                                       {"units": unit, "long_name": f"value at stake (annual, {unit})"})
+        data_vars["use_case_full_potential"] = (
+            ("draw", "use_case"), arrays["use_case_full_potential"],
+            {"units": unit, "long_name": f"value at stake (full potential, {unit})",
+             "year": meta.target_year})
         data_vars["adoption"] = (("draw", "use_case", "year"), arrays["adoption"],
                                  {"units": "1", "long_name": "adoption share"})
+    if "inputs" in arrays:  # the uncertain parameters, in the sampler's (name) order
+        coords["parameter"] = sorted(n for n, d in scenario.parameters().items() if not d.is_fixed)
+        data_vars["inputs"] = (("draw", "parameter"), arrays["inputs"],
+                               {"long_name": "sampled value of each uncertain parameter"})
     attrs = {
         "title": meta.title, "unit": unit, "price_basis": meta.price_basis,
-        "base_measure": meta.base_measure, "metric": meta.metric,
+        "estimand": meta.estimand, "accounting_basis": meta.accounting_basis,
+        "base_measure": meta.base_measure, "counterfactual": meta.counterfactual,
         "target_year": meta.target_year, "scenario_hash": scenario.hash, "seed": seed,
         "sampler": sampler, "draws": draws, "digimpact_version": _version(),
         "scenario_file": scenario.file or "", "scenario_toml": scenario.to_toml(),
@@ -161,6 +183,25 @@ class Results:
         return (f"<Results {a['title']!r}: {a['draws']} draws, seed {a['seed']}, "
                 f"sampler {a['sampler']}, scenario {a['scenario_hash'][:12]}>")
 
+    def _repr_html_(self) -> str:
+        """The results in Jupyter: provenance, the summary and the targets met."""
+        a = self.dataset.attrs
+        fmt = {"float_format": lambda x: f"{x:.2f}"}
+        checks = self.check()
+        if len(checks):
+            missed = int((~checks["ok"]).sum())
+            verdict = (f"all {len(checks)} published bounds met" if not missed
+                       else f"{missed} of {len(checks)} published bounds missed")
+            targets = (f"<h5>Targets: {verdict}</h5>" + checks.drop(columns="source").to_html(
+                index=False, **fmt))
+        else:
+            targets = "<p>No published targets in this scenario.</p>"
+        return (f"<h4>{html.escape(str(a['title']))}</h4>"
+                f"<p>{html.escape(self.unit)}, {a['metric']} value, target year {a['target_year']}; "
+                f"{a['draws']:,} draws, seed {a['seed']}, sampler {a['sampler']}; scenario "
+                f"{a['scenario_hash'][:12]}, digimpact {a['digimpact_version']}</p>"
+                + "<h5>Summary</h5>" + self.summary().to_html(**fmt) + targets)
+
     @property
     def unit(self) -> str:
         """The unit of the values (the scenario's ``unit``)."""
@@ -173,7 +214,9 @@ class Results:
         """Sum over the sectors of ``groups`` and ``sectors`` (all sectors if both empty)."""
         if not groups and not sectors and variable == "value" and "total" in self.dataset:
             return self.dataset["total"]
-        da = self.dataset[variable]
+        return self._sum(self.dataset[variable], groups, sectors)
+
+    def _sum(self, da: xr.DataArray, groups: Sequence[str], sectors: Sequence[str]) -> xr.DataArray:
         ids = self.scenario.sectors_in(groups, sectors) if groups or sectors else list(da["sector"].values)
         out = da.sel(sector=ids[0], drop=True).copy()
         for sector in ids[1:]:  # column by column: no copy of the selected block, fixed order
@@ -191,11 +234,13 @@ class Results:
             Values with a ``year`` dimension (e.g. from :meth:`aggregate`).
         year : int, optional
             Target year (default: the scenario's).
-        metric : {"annual", "cumulative", "npv", "share_of_gdp"}, default: "annual"
+        metric : {"annual", "cumulative", "npv", "share_of_value_added"}, default: "annual"
             ``"annual"``: the value in ``year``. ``"cumulative"``: the sum from ``start`` to
             ``year``. ``"npv"``: that sum discounted at ``rate`` to ``start``.
-            ``"share_of_gdp"``: the annual value over the baseline value added of all sectors
-            in ``year``.
+            ``"share_of_value_added"``: the annual value over the baseline value added of all
+            the scenario's sectors in ``year`` (a ratio; the old name ``"share_of_gdp"`` still
+            works, with a FutureWarning). The full potential is not a reduction over years:
+            see :meth:`metric`.
         start : int, optional
             First year summed by ``"cumulative"`` and ``"npv"`` (default: the first year of
             the horizon).
@@ -208,20 +253,27 @@ class Results:
             For an unknown metric, ``"npv"`` without a ``rate``, a ``rate`` or ``start`` that
             the metric does not use, or a year outside the horizon.
         """
+        metric = _renamed(metric)
         check_choice(metric, MetricName, "metric")
+        if metric == "full_potential":
+            raise UsageError("metric 'full_potential' is not a reduction of values over years: "
+                             "use Results.metric('full_potential')")
         _check_metric_options(metric, start, rate)
         meta = self.scenario.meta
         year = year_in_horizon(self.scenario, year)
         start = year_in_horizon(self.scenario, meta.horizon[0] if start is None else start, "start")
         if "year" not in da.dims:  # outputs="target_year" keeps sectors for one year only
-            if metric not in ("annual", "share_of_gdp") or year != meta.target_year:
+            if metric not in ("annual", "share_of_value_added") or year != meta.target_year:
                 raise UsageError(f"these results keep sector values for {meta.target_year} only "
                                  f"(outputs='target_year'); the total keeps every year")
             da = da.expand_dims(year=[year])
         if metric == "annual":
             return da.sel(year=year)
-        if metric == "share_of_gdp":
-            return da.sel(year=year) / self.dataset["baseline"].sel(year=year).sum("sector")
+        if metric == "share_of_value_added":
+            share = da.sel(year=year) / self.dataset["baseline"].sel(year=year).sum("sector")
+            return share.assign_attrs(units="1", long_name="share of the scenario's value added "
+                                      f"(annual value at stake / baseline value added of all its "
+                                      f"sectors, {year})")
         window = da.sel(year=slice(start, year))
         if metric == "npv":
             window = window * (1.0 + rate) ** -(window["year"] - start)  # type: ignore[operator]
@@ -231,8 +283,11 @@ class Results:
     def metric(self, metric: MetricName = "annual", *, groups: Sequence[str] = (),
                sectors: Sequence[str] = (), year: int | None = None, start: int | None = None,
                rate: float | None = None) -> xr.DataArray:
-        """One value per draw for ``groups`` / ``sectors`` (all if both empty); the options
-        are those of :meth:`at`.
+        """One value per draw for ``groups`` / ``sectors`` (all if both empty).
+
+        ``metric`` is one of those of :meth:`at`, or ``"full_potential"``: the annual value in
+        ``year`` once adoption is complete (the ``full_potential`` variable, kept for the
+        target year, grown to ``year`` with each sector's baseline).
 
         Examples
         --------
@@ -241,9 +296,30 @@ class Results:
         >>> npv = r.metric("npv", rate=0.03, start=2021)
         >>> bool((npv < r.metric("cumulative", start=2021)).all())
         True
+        >>> bool((r.metric("full_potential") >= r.metric("annual")).all())
+        True
         """
-        return self.at(self.aggregate(groups, sectors), year=year, metric=metric, start=start,
-                       rate=rate)
+        metric = _renamed(metric)
+        if metric == "full_potential":
+            _check_metric_options(metric, start, rate)
+            out = self._sum(self._full_potential(year), groups, sectors)
+        else:
+            out = self.at(self.aggregate(groups, sectors), year=year, metric=metric, start=start,
+                          rate=rate)
+        if metric in _READINGS:
+            out.attrs = {"units": self.unit, "long_name": f"value at stake ({_READINGS[metric]}, "
+                                                          f"{self.unit})"}
+        return out
+
+    def _full_potential(self, year: int | None) -> xr.DataArray:
+        """Full potential by draw and sector in ``year`` (grown from the target year)."""
+        year = year_in_horizon(self.scenario, year)
+        target = self.scenario.meta.target_year
+        da = self.dataset["full_potential"]
+        if year == target:
+            return da
+        base = self.dataset["baseline"]  # every measure grows at the sector's rate
+        return da * (base.sel(year=year) / base.sel(year=target))
 
     @positional_deprecated("groups", "year", "q", "metric", "sectors")
     def interval(self, *, groups: Sequence[str] = (), sectors: Sequence[str] = (),
@@ -290,8 +366,9 @@ class Results:
         quantiles : sequence of float, default: (0.05, 0.5, 0.95)
             Probabilities to report, as columns ``p5``, ``p50``, ... (see
             :func:`quantile_label`).
-        metric : {"annual", "cumulative", "both"}, optional
-            What to report (default: the scenario's ``metric``).
+        metric : {"annual", "cumulative", "full_potential", "both"}, optional
+            The estimand reported; ``"both"`` is annual and cumulative (default: the
+            scenario's estimand, or both for its older ``metric = "both"``).
         intervals : bool, default: False
             Also report each quantile's Monte Carlo interval, as columns ``p5_low``,
             ``p5_high``, ... (see :mod:`digimpact.mcerror`; for Sobol' points this runs
@@ -302,7 +379,8 @@ class Results:
         Returns
         -------
         pandas.DataFrame
-            Indexed by ``(metric, level, id)``; columns ``label``, ``mean`` and quantiles.
+            Indexed by ``(metric, level, id)``; columns ``label`` (non-market gains marked
+            as cost and time savings), ``mean`` and quantiles.
         """
         metric = self.scenario.meta.metric if metric is None else metric
         check_choice(metric, ReportMetric, "metric")
@@ -331,6 +409,8 @@ class Results:
     def check(self, *, coverage: float = mcerror.COVERAGE) -> pd.DataFrame:
         """Compare the simulated quantiles with the scenario's published targets.
 
+        Each target is read as its estimand (the scenario's, unless the target states its own).
+
         Parameters
         ----------
         coverage
@@ -339,8 +419,8 @@ class Results:
         Returns
         -------
         pandas.DataFrame
-            One row per published bound: ``published``, ``simulated``, ``residual``
-            (simulated - published), ``tolerance``, ``ok``; the Monte Carlo interval of the
+            One row per published bound: ``estimand``, ``published``, ``simulated``,
+            ``residual`` (simulated - published), ``tolerance``, ``ok``; the Monte Carlo interval of the
             simulated quantile ``mc_low``, ``mc_high`` (:func:`digimpact.mcerror.intervals`);
             ``within_mc_error``, whether that interval reaches the band ``published +-
             tolerance`` (a miss that more draws may turn into a pass, or a pass that they
@@ -351,17 +431,19 @@ class Results:
         rows, selects = [], []
         for t in self.scenario.targets.values():
             def select(r: Results, t=t) -> np.ndarray:
-                return r.metric(t.metric, groups=t.groups, sectors=t.sectors, year=t.year).values
+                return r.metric(t.estimand, groups=t.groups, sectors=t.sectors, year=t.year).values
             values = select(self)
             for which, q, published in t.bounds():
                 sim = float(self._quantiles(values, [q])[0])
                 selects.append((select, q))
-                rows.append({"target": t.id, "name": t.name, "bound": which, "quantile": q,
-                             "published": published, "simulated": sim,
-                             "residual": sim - published, "tolerance": t.tolerance,
-                             "ok": abs(sim - published) <= t.tolerance, "source": t.source})
-        columns = ["target", "name", "bound", "quantile", "published", "simulated", "residual",
-                   "tolerance", "ok", "mc_low", "mc_high", "within_mc_error", "draws_needed", "source"]
+                rows.append({"target": t.id, "name": t.name, "estimand": t.estimand,
+                             "bound": which, "quantile": q, "published": published,
+                             "simulated": sim, "residual": sim - published,
+                             "tolerance": t.tolerance, "ok": abs(sim - published) <= t.tolerance,
+                             "source": t.source})
+        columns = ["target", "name", "estimand", "bound", "quantile", "published", "simulated",
+                   "residual", "tolerance", "ok", "mc_low", "mc_high", "within_mc_error",
+                   "draws_needed", "source"]
         table = pd.DataFrame(rows, columns=columns)
         if rows and not self._weighted:  # weighted draws: no order-statistic interval
             _mc_columns(table, self, selects, coverage)
@@ -381,6 +463,59 @@ class Results:
         from .export import to_excel
 
         return to_excel(self, path, draws=draws)
+
+    # ---- intensity
+    def intensity(self, *, year: int | None = None, estimand: Estimand | None = None) -> xr.DataArray:
+        """Value over baseline value added, by draw and sector, in ``year``.
+
+        Parameters
+        ----------
+        year : int, optional
+            Default: the scenario's target year.
+        estimand : {"annual", "cumulative", "full_potential"}, optional
+            Default: the scenario's. A ceiling bounds an annual value, so the cumulative
+            reading is checked on the annual value of ``year``, the last and largest of its
+            sum (adoption does not decrease, and value and value added grow at the same rate).
+
+        Examples
+        --------
+        >>> import digimpact
+        >>> r = digimpact.simulate("scenarios/examples/minimal.toml", draws=200, seed=1)
+        >>> r.intensity().dims
+        ('draw', 'sector')
+        """
+        year = year_in_horizon(self.scenario, year)
+        estimand = estimand or self.scenario.meta.estimand
+        check_choice(estimand, Estimand, "estimand")
+        value = (self._full_potential(year) if estimand == "full_potential"
+                 else self.at(self.dataset["value"], year=year))
+        out = value / self.dataset["baseline"].sel(year=year)
+        return out.assign_attrs(units="1", long_name=f"value at stake / value added, {year}")
+
+    def check_intensity(self, *, year: int | None = None,
+                        estimand: Estimand | None = None) -> pd.DataFrame:
+        """Each sector's intensity (see :meth:`intensity`) against its cited ceiling.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per sector: its ``gain`` label, ``median`` and ``p95`` of the intensity,
+            the ``ceiling`` (``NaN`` if the sector has none), ``ok`` (the median is within the
+            ceiling) and the ceiling's ``source``.
+        """
+        ratio = self.intensity(year=year, estimand=estimand)
+        median, p95 = np.quantile(ratio.values, [0.5, 0.95], axis=0)
+        rows = []
+        for i, s in enumerate(self.scenario.sectors.values()):
+            ceiling = s.intensity_ceiling
+            rows.append({"sector": s.id, "name": s.name,
+                         "gain": "value at stake" if s.market else NON_MARKET,
+                         "median": float(median[i]), "p95": float(p95[i]),
+                         "ceiling": ceiling.value if ceiling else np.nan,
+                         "ok": ceiling is None or bool(median[i] <= ceiling.value),
+                         "source": ceiling.source if ceiling else ""})
+        return pd.DataFrame(rows, columns=["sector", "name", "gain", "median", "p95", "ceiling",
+                                           "ok", "source"])
 
     # ---- files
     def to_netcdf(self, path: str | Path) -> Path:
@@ -408,9 +543,18 @@ def _check_metric_options(metric: MetricName, start: int | None, rate: float | N
                          "gives the cumulative sum)")
     if metric != "npv" and rate is not None:
         raise UsageError(f"rate applies to metric 'npv' only, not {metric!r}: leave it out")
-    if metric in ("annual", "share_of_gdp") and start is not None:
+    if metric in ("annual", "share_of_value_added", "full_potential") and start is not None:
         raise UsageError(f"start applies to metrics 'cumulative' and 'npv' only, not {metric!r}: "
                          "leave it out")
+
+
+def _renamed(metric: str) -> Any:
+    """``metric``, or its new name (with a FutureWarning) if it is an old one."""
+    if metric in _RENAMED:
+        warnings.warn(f"metric {metric!r} is now called {_RENAMED[metric]!r} (it divides by the "
+                      "baseline value added of the scenario's sectors)", FutureWarning, stacklevel=4)
+        return _RENAMED[metric]
+    return metric
 
 
 def _stored_scenario(attrs: Mapping[str, Any]) -> Scenario:

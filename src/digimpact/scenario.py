@@ -26,6 +26,7 @@ from .distributions import Distribution
 from .errors import ScenarioError, did_you_mean
 from .loader import Origins, merge, read_document
 from .records import (
+    NON_MARKET,
     Adoption,
     Correlation,
     Driver,
@@ -131,7 +132,8 @@ class Scenario(Model):
         of first appearance), each group, each target, and the total.
 
         A target row adds up its ``groups`` and ``sectors``; no other subtotal is made up
-        (targets define the published subtotals).
+        (targets define the published subtotals). The label of a row with non-market sectors
+        (``market = false``) says that their gains are cost and time savings.
 
         Examples
         --------
@@ -146,7 +148,15 @@ class Scenario(Model):
         rows += [ReportRow("target", t.id, t.name, t.groups, t.sectors, t)
                  for t in self.targets.values()]
         rows.append(ReportRow("total", "total", "All sectors", (), (), None))
-        return rows
+        return [row._replace(label=row.label + self._gain(row)) for row in rows]
+
+    def _gain(self, row: ReportRow) -> str:
+        """Label suffix of a row adding up non-market sectors (their gains are savings)."""
+        ids = self.sectors_in(row.groups, row.sectors) if row.groups or row.sectors else self.sectors
+        market = [self.sectors[i].market for i in ids]
+        if all(market):
+            return ""
+        return f" ({NON_MARKET})" if not any(market) else f" (incl. {NON_MARKET})"
 
     def sources(self) -> pd.DataFrame:
         """Every cited source in the document: key path and citation."""
@@ -251,11 +261,20 @@ class Scenario(Model):
                 f"{len(self.targets)} targets>")
 
     def _repr_html_(self) -> str:
+        """The scenario in Jupyter: sectors as a table, use cases folded per sector (a
+        ``<details>`` element each, closed), so that 165 use cases take 16 lines."""
         head = (f"<h4>{html.escape(self.title)}</h4><p>{html.escape(self.meta.description)}</p>"
                 f"<p>Unit: {html.escape(self.meta.unit)}; years {self.meta.horizon[0]}-"
-                f"{self.meta.horizon[1]}; hash {self.hash[:12]}</p>")
+                f"{self.meta.horizon[1]}; target year {self.meta.target_year}; "
+                f"{len(self.drivers)} drivers, {len(self.targets)} targets; hash {self.hash[:12]}</p>")
+        use_cases = self.use_cases_frame()
+        folded = "".join(
+            f"<details><summary>{html.escape(s.name)} ({html.escape(s.id)}): "
+            f"{(use_cases['sector'] == s.id).sum()} use cases</summary>"
+            f"{use_cases[use_cases['sector'] == s.id].drop(columns='sector').to_html()}</details>"
+            for s in self.sectors.values())
         return (head + "<h5>Sectors</h5>" + self.sectors_frame().to_html()
-                + "<h5>Use cases</h5>" + self.use_cases_frame().to_html(max_rows=400))
+                + f"<h5>Use cases ({len(use_cases)}), by sector</h5>" + folded)
 
 
 _MISSING = object()

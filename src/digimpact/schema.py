@@ -23,12 +23,14 @@ from .errors import ScenarioError, did_you_mean
 from .loader import Origins, merge
 from .options import (
     BaseMeasure,
+    Counterfactual,
     EffectName,
+    Estimand,
     ObservationTarget,
     ObservationUse,
     PriceBasis,
-    ReportMetric,
     SamplerName,
+    ScenarioMetric,
     SeriesKind,
     TargetMetric,
     choices,
@@ -300,8 +302,8 @@ def _meta(root: _Table) -> records.Meta:
     if "scenario" not in root.data:
         root.fail("missing required table [scenario]", "scenario")
     t = root.sub("scenario", ("title", "description", "unit", "base_year", "horizon",
-                              "price_basis", "metric", "target_year", "base_measure", "source",
-                              "note"))
+                              "price_basis", "estimand", "metric", "target_year", "base_measure",
+                              "counterfactual", "source", "note"))
     horizon = t._get("horizon", None, True)
     if (not isinstance(horizon, list) or len(horizon) != 2
             or not all(isinstance(y, int) and not isinstance(y, bool) for y in horizon)
@@ -311,14 +313,37 @@ def _meta(root: _Table) -> records.Meta:
     target_year = t.year("target_year", horizon[1])
     if not horizon[0] <= target_year <= horizon[1]:
         t.fail(f"expected a year within the horizon {horizon}, got {target_year}", "target_year")
+    estimand, metric = _estimand(t, "annual", ScenarioMetric)
     return records.Meta(title=t.text("title", required=True), description=t.text("description"),
                         unit=t.text("unit", required=True),
                         base_year=t.year("base_year", required=True),
                         horizon=(horizon[0], horizon[1]),
                         price_basis=t.choice("price_basis", PriceBasis, "nominal"),
-                        metric=t.choice("metric", ReportMetric, "annual"),
+                        estimand=estimand, metric="both" if metric == "both" else estimand,
                         target_year=target_year,
-                        base_measure=t.choice("base_measure", BaseMeasure, "value_added"))
+                        base_measure=t.choice("base_measure", BaseMeasure, "value_added"),
+                        counterfactual=t.choice("counterfactual", Counterfactual, "none"))
+
+
+def _estimand(t: _Table, default: Estimand, older: Any) -> tuple[Estimand, str | None]:
+    """``(estimand, metric)``: the table's ``estimand``, else the reading of its older
+    ``metric`` key (a word of the vocabulary ``older``; ``"annual"`` and ``"cumulative"`` mean
+    the same estimand, ``"both"`` reads as ``"annual"``), else ``default``; and the ``metric``
+    given, if any.
+
+    Both keys may be given only if they agree (``"both"`` agrees with annual and cumulative).
+    """
+    metric = t.choice("metric", older, "annual") if "metric" in t.data else None
+    implied: Estimand | None = (None if metric is None
+                                else "cumulative" if metric == "cumulative" else "annual")
+    if "estimand" not in t.data:
+        return implied or default, metric
+    estimand = t.choice("estimand", Estimand, default)
+    agrees = estimand == implied or (metric == "both" and estimand in choices(TargetMetric))
+    if implied is not None and not agrees:
+        t.fail(f"metric = {metric!r} (the older name of estimand = {implied!r}) contradicts "
+               f"estimand = {estimand!r}; give estimand only", "metric")
+    return estimand, metric
 
 
 def _settings(root: _Table) -> records.Settings:
@@ -330,7 +355,8 @@ def _settings(root: _Table) -> records.Settings:
 
 def _sector(root: _Table, key: str, meta: records.Meta) -> records.Sector:
     t = root.sub("sectors").sub(key, ("name", "group", "value_added", "gross_output", "year",
-                                      "growth", "potential_scale", "source", "note"))
+                                      "growth", "potential_scale", "market", "intensity_ceiling",
+                                      "source", "note"))
     gross = t.number("gross_output", None, minimum=0.0, strict=True)
     if meta.base_measure == "gross_output" and gross is None:
         t.fail("missing required key 'gross_output' (the scenario's base_measure is "
@@ -341,7 +367,8 @@ def _sector(root: _Table, key: str, meta: records.Meta) -> records.Sector:
         gross_output=gross, year=t.year("year", meta.base_year),
         growth=t.amount("growth", 0.0, minimum=-1.0, strict=True),
         potential_scale=t.amount("potential_scale", 1.0, minimum=0.0, maximum=MAX_SCALE),
-        source=t.text("source"), note=t.text("note"))
+        source=t.text("source"), note=t.text("note"), market=t.flag("market", True),
+        intensity_ceiling=_ceiling(t))
     # the grown base is monotone in the year: its largest value is at an end of the horizon
     for measure, level in (("value_added", sector.value_added), ("gross_output", gross)):
         worst = max(meta.horizon, key=lambda y: _log_base(level or 1.0, sector.growth, y - sector.year))
@@ -350,6 +377,18 @@ def _sector(root: _Table, key: str, meta: records.Meta) -> records.Sector:
                    f"{level:g} x (1 + {sector.growth:g})^({worst} - {sector.year}) exceeds it",
                    "growth")
     return sector
+
+
+def _ceiling(sector: _Table) -> records.IntensityCeiling | None:
+    """The sector's ``intensity_ceiling = { value = <value / value added>, source = "..." }``."""
+    if "intensity_ceiling" not in sector.data:
+        return None
+    if not isinstance(sector.data["intensity_ceiling"], Mapping):
+        sector.fail(f"expected a table {{ value = <largest value / value added>, source = "
+                    f"\"...\" }}, got {sector.data['intensity_ceiling']!r}", "intensity_ceiling")
+    t = sector.sub("intensity_ceiling", ("value", "source", "note"))
+    return records.IntensityCeiling(value=t.amount("value", minimum=0.0, strict=True),
+                                    source=t.text("source", required=True), note=t.text("note"))
 
 
 def _log_base(level: float, growth: float, years: int) -> float:
@@ -505,8 +544,8 @@ def _points(t: _Table) -> dict[int, float]:
 
 def _target(root: _Table, key: str, meta: records.Meta, groups: set[str],
             sectors: Mapping[str, records.Sector]) -> records.Target:
-    t = root.sub("targets").sub(key, ("name", "groups", "sectors", "year", "metric", "low",
-                                      "high", "quantiles", "tolerance", "source", "note"))
+    t = root.sub("targets").sub(key, ("name", "groups", "sectors", "year", "estimand", "metric",
+                                      "low", "high", "quantiles", "tolerance", "source", "note"))
     tg, ts = t.names("groups"), t.names("sectors")
     if not tg and not ts:
         t.fail("expected 'groups' or 'sectors' naming what the target adds up", "groups")
@@ -531,7 +570,7 @@ def _target(root: _Table, key: str, meta: records.Meta, groups: set[str],
                        for x in q) or q[0] >= q[1]):
         t.fail(f"expected [low quantile, high quantile] within [0, 1], got {_shown(q)}", "quantiles")
     return records.Target(id=key, name=t.text("name", key), groups=tg, sectors=ts, year=year,
-                          metric=t.choice("metric", TargetMetric, "annual"), low=low, high=high,
+                          estimand=_estimand(t, meta.estimand, TargetMetric)[0], low=low, high=high,
                           quantiles=(float(q[0]), float(q[1])),
                           tolerance=t.amount("tolerance", minimum=0.0),
                           source=t.text("source"))

@@ -35,6 +35,7 @@ from .errors import UsageError, check_choice
 from .options import GroupBy, SensitivityMethod, TargetMetric, positional_deprecated
 from .plan import Plan, chunks
 from .results import year_in_horizon
+from .sampled import output_sectors
 from .sampling import REACH_HIGH, REACH_LOW
 from .scenario import Scenario, load_scenario
 
@@ -140,17 +141,7 @@ class _Output:
                  metric: TargetMetric) -> None:
         self.plan = Plan.build(scenario, 1, 0, "random")
         year = scenario.meta.target_year if year is None else year
-        if output == "total":
-            sectors = list(scenario.sectors)
-        elif output in scenario.targets:
-            t = scenario.targets[output]
-            sectors = scenario.sectors_in(t.groups, t.sectors)
-        elif output in scenario.groups or output in scenario.sectors:
-            sectors = scenario.sectors_in((output,), (output,))
-        else:
-            raise UsageError(f"unknown output {output!r}; expected 'total', a group, a sector or a "
-                             f"target id")
-        self.columns = [list(scenario.sectors).index(s) for s in sectors]
+        self.columns = [list(scenario.sectors).index(s) for s in output_sectors(scenario, output)]
         upto = list(scenario.years).index(year) + 1
         self.years = slice(upto - 1, upto) if metric == "annual" else slice(0, upto)
 

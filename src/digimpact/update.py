@@ -88,9 +88,9 @@ class Posterior(Results):
     The dataset holds, besides the run's values, ``weight`` (draw), the log likelihood of each
     observation that entered, ``loglik`` (draw, observation), ``log_ratio`` (draw: log prior
     / proposal density, 0 in the first round), the probes ``prediction`` (draw, probe: each
-    KPI in each year and each other observation) and the uncertain inputs of the drivers and
-    probed use cases, ``inputs`` (draw, parameter). :attr:`prior` gives the prior draws
-    unweighted; :meth:`resample` gives an ordinary, equally weighted Results.
+    KPI in each year and each other observation) and every uncertain input, ``inputs`` (draw,
+    parameter; see ``keep_inputs`` of :func:`digimpact.simulate`). :attr:`prior` gives the
+    prior draws unweighted; :meth:`resample` gives an ordinary, equally weighted Results.
     Monte Carlo intervals (``summary(intervals=True)``, the ``mc_`` columns of :meth:`check`)
     are for equally weighted draws: they are refused, or left empty, here.
     """
@@ -162,8 +162,8 @@ class Posterior(Results):
         return pd.DataFrame(out, index=pd.Index(data[data.dims[1]].values, name=data.dims[1]))
 
     def parameters(self, *, quantiles: Sequence[float] = (0.05, 0.5, 0.95)) -> pd.DataFrame:
-        """Prior and posterior of every kept input (uncertain drivers and the parameters of
-        the probed use cases), one row each."""
+        """Prior and posterior of every uncertain input (drivers and use-case parameters), one
+        row each."""
         return self._table("inputs", quantiles)
 
     def kpis(self, *, quantiles: Sequence[float] = (0.05, 0.5, 0.95)) -> pd.DataFrame:
@@ -281,7 +281,7 @@ def update(scenario: Scenario | Results | str | Path, observations: str | Path |
     chosen = _selected(scenario, use, choices(SeriesKind) if series is None else series)
     _check_backend(backend, client, False, progress)
     rounds = check_whole(rounds, "rounds", 1)
-    run = _prepare(scenario, draws, seed, sampler, chunk_size, False, "full")
+    run = _prepare(scenario, draws, seed, sampler, chunk_size, False, "full", keep_inputs=True)
     plan = dataclasses.replace(run.job.plan, probes=observe.build(scenario, run.job.plan))
     run = run._replace(job=run.job._replace(plan=plan))
     out = _execute([run], backend=backend, client=client, lazy=False, progress=progress)[0]
@@ -308,7 +308,8 @@ def _evaluate_points(job: Job, points: np.ndarray) -> dict[str, np.ndarray]:
     """The outputs of the plan at uniform ``points`` ``(P, draws)``, in the job's chunks."""
     out = {key: np.empty(shape) for key, shape in job.shapes().items()}
     for start, stop in job.chunks():
-        for key, arr in job.plan.evaluate(start, stop, False, "full", points[:, start:stop]).items():
+        for key, arr in job.plan.evaluate(start, stop, False, "full", job.keep_inputs,
+                                          points=points[:, start:stop]).items():
             out[key][start:stop] = arr
     return out
 
@@ -329,8 +330,6 @@ def _posterior(run: _Run, out: dict[str, np.ndarray], chosen: Sequence[Observati
         loglik=(("draw", "observation"), loglik, {"long_name": "log likelihood"}),
         log_ratio=("draw", log_ratio, {"long_name": "log prior / proposal density"}),
         prediction=(("draw", "probe"), out["prediction"], {"long_name": "KPIs and observed quantities"}),
-        inputs=(("draw", "parameter"), out["inputs"], {"long_name": "uncertain input values"}),
-    ).assign_coords(observation=[o.id for o in chosen], probe=labels,
-                    parameter=list(probes.input_names))
+    ).assign_coords(observation=[o.id for o in chosen], probe=labels)
     ds.attrs["rounds"] = round_
     return Posterior(ds, run.scenario, prior=prior)
