@@ -46,6 +46,8 @@ def keys_of(path: tuple[str | int, ...], table: dict | None = None) -> list[str]
     doc = tomllib.loads(SMALL)
     doc["profiles"] = {"p": {}}
     doc["correlations"] = [{"params": ["use_cases.u1.potential", "drivers.d.value"], "rank": 0.1}]
+    doc["kpis"] = {"k": {"use_cases": ["u1"], "scale": 100, "definition": "u1 in %"}}
+    doc["observations"] = {"o": {"kpi": "k", "year": 2022, "value": 5.0, "error": {"sd": 1.0}}}
     *parents, last = path or (None,)
     node = doc
     for part in parents:
@@ -105,6 +107,9 @@ TABLES = {  # key path of a table in a valid scenario -> the heading of its sect
     ("use_cases", "u1", "adoption"): "`[use_cases.<id>]`",  # kind, source, note
     ("targets", "t"): "`[targets.<id>]`",
     ("correlations", 0): "`[[correlations]]`",
+    ("kpis", "k"): "`[kpis.<id>]`",
+    ("observations", "o"): "`[observations.<id>]`",
+    ("observations", "o", "error"): "`[observations.<id>]`",
 }
 
 

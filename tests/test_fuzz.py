@@ -10,10 +10,11 @@ scenario tree copied once per module, and loads the file that reads it. The one 
 
 Counts per run (derandomized: every CI run draws the same cases): 700 cases on
 ``examples/minimal.toml``, 300 on the Japan parts (each part read with ``base.toml``,
-``sectors.toml``, ``profiles.toml`` and one file of 10 to 45 use cases), and 12 on the files
-that read the whole Japan model (``exhibit5.toml``, ``uncalibrated.toml``, the variants):
-1,012 cases in about 30 s. About 14% of the minimal cases and 28% of the Japan parts load
-and are simulated; the rest are refused (``--hypothesis-show-statistics`` shows the split).
+``sectors.toml``, ``profiles.toml`` and one file of 10 to 45 use cases), 12 on the files
+that read the whole Japan model (``exhibit5.toml``, ``uncalibrated.toml``, the variants) and
+20 on ``observations.toml`` (read with ``exhibit5.toml``): 1,032 cases. About 14% of the
+minimal cases and 28% of the Japan parts load and are simulated; the rest are refused
+(``--hypothesis-show-statistics`` shows the split).
 """
 
 from __future__ import annotations
@@ -44,8 +45,9 @@ PARTS = ["japan2030/base.toml", "japan2030/sectors.toml", "japan2030/profiles.to
 WHOLE = ["japan2030/exhibit5.toml", "japan2030/uncalibrated.toml",
          "japan2030/exhibit5_cumulative.toml", "japan2030/exhibit5_full_potential.toml",
          *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "japan2030").glob("variants/*.toml"))]
+OBSERVATIONS = ["japan2030/observations.toml"]  # read with exhibit5.toml
 ORIGINAL = {rel: tomllib.loads((ROOT / rel).read_text(encoding="utf-8"))
-            for rel in MINIMAL + PARTS + WHOLE}
+            for rel in MINIMAL + PARTS + WHOLE + OBSERVATIONS}
 LINE_COLUMN = re.compile(r"line \d+, column \d+")
 FUZZ = settings(deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -53,8 +55,7 @@ FUZZ = settings(deadline=None, derandomize=True, database=None,
 
 def test_every_shipped_file_is_fuzzed():
     shipped = {str(p.relative_to(ROOT)) for p in ROOT.glob("**/*.toml")}
-    observations = {"japan2030/observations.toml"}  # data for `digimpact update` (issue 11), not a scenario
-    assert shipped - observations == set(ORIGINAL)
+    assert shipped == set(ORIGINAL)
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +69,8 @@ def tree(tmp_path_factory) -> Path:
         files = ["base.toml", "sectors.toml", "profiles.toml", cases.removeprefix("japan2030/")]
         (japan / f"read_{Path(rel).stem}.toml").write_text(f"extends = {files!r}\n".replace("'", '"'),
                                                           encoding="utf-8")
+    (japan / "read_observations.toml").write_text('extends = ["exhibit5.toml", "observations.toml"]\n',
+                                                  encoding="utf-8")
     hostile = root / "hostile"
     hostile.mkdir()
     os.mkfifo(hostile / "pipe.toml")
@@ -80,7 +83,7 @@ def tree(tmp_path_factory) -> Path:
 
 def reader(rel: str) -> str:
     """The file to load so that ``rel`` is read."""
-    return f"japan2030/read_{Path(rel).stem}.toml" if rel in PARTS else rel
+    return f"japan2030/read_{Path(rel).stem}.toml" if rel in PARTS + OBSERVATIONS else rel
 
 
 # ----------------------------------------------------------------------------- mutations
@@ -233,7 +236,13 @@ def test_fuzz_japan_whole(tree, data):
     fuzz(tree, WHOLE, data)
 
 
-@pytest.mark.parametrize("rel", MINIMAL + PARTS + WHOLE[:1])  # exhibit5 reads the whole model
+@settings(FUZZ, max_examples=20)
+@given(data=st.data())
+def test_fuzz_japan_observations(tree, data):
+    fuzz(tree, OBSERVATIONS, data)
+
+
+@pytest.mark.parametrize("rel", MINIMAL + PARTS + WHOLE[:1] + OBSERVATIONS)  # exhibit5 reads the whole model
 def test_unmutated_files_load_cleanly(tree, rel):
     """The fuzzer's starting points are valid: without a mutation, every case loads."""
     assert check(tree, rel, tomli_w.dumps(ORIGINAL[rel]).encode()) == "loaded"

@@ -48,6 +48,59 @@ def test_adoption_needs_use_case_detail(example_path):
         digimpact.plot.adoption(r)
 
 
+KPI = {"k": {"profiles": ["retail_wave1"], "scale": 100, "definition": "mean, in %", "unit": "%",
+             "milestones": {"2020": 5, "2030": 40}}}
+OBSERVED = {"same": {"kpi": "k", "year": 2023, "value": 12.0, "error": {"sd": 2.0}},
+            "proxy": {"kpi": "k", "year": 2024, "value": 20.0, "error": {"low": 18, "high": 22},
+                      "series": "proxy", "mismatch_sd": 3.0},
+            "shown": {"kpi": "k", "year": 2025, "value": 25.0, "error": {"relative": 0.1},
+                      "use": "shown"}}
+
+
+@pytest.fixture(scope="module")
+def posterior(example):
+    s = example.replace(kpis=KPI, observations=OBSERVED)
+    return digimpact.update(s, draws=600, seed=3, min_ess=1)
+
+
+def test_scorecard_bands_milestones_and_observed_points(posterior):
+    from digimpact.weights import Z90, weighted_quantile
+
+    (ax,) = digimpact.plot.scorecard(posterior)
+    years = np.arange(2020, 2031)
+    values = posterior.dataset["prediction"].sel(probe=[f"kpi.k.{y}" for y in years]).values
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    np.testing.assert_allclose(lines["model, prior"].get_ydata(), np.quantile(values, 0.5, axis=0))
+    np.testing.assert_allclose(lines["model, updated"].get_ydata(),
+                               weighted_quantile(values, posterior.weights, 0.5))
+    assert list(lines["report milestones"].get_ydata()) == [5, 40]
+    points = [line for line in ax.get_lines() if line.get_marker() in ("o", "s") and len(line.get_xdata())]
+    faces = {int(p.get_xdata()[0]): (p.get_marker(), p.get_markerfacecolor()) for p in points}
+    assert faces == {2023: ("o", "black"), 2024: ("s", "black"), 2025: ("o", "white")}
+    bars = list(ax.containers)
+    spans = sorted(tuple(np.round(np.ptp(seg, axis=0)[1], 6) for seg in b.lines[2][0].get_segments())
+                   for b in bars)
+    assert spans == sorted([(round(2 * Z90 * 2.0, 6),), (4.0,), (round(2 * Z90 * 2.5, 6),)])
+
+
+def test_scorecard_needs_kpis_per_draw(results):
+    with pytest.raises(ValueError, match=r"digimpact\.update"):
+        digimpact.plot.scorecard(results)
+
+
+def test_exhibit5_with_a_posterior_draws_prior_and_updated_bars(posterior):
+    ax = digimpact.plot.exhibit5(posterior.prior, posterior=posterior)
+    bars = [p for p in ax.patches if p.get_height() > 0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(bars) == 2 * len(labels)
+    total = labels.index("Total")
+    prior, updated = bars[2 * total], bars[2 * total + 1]
+    lo, hi = posterior.prior.interval()
+    assert prior.get_x() == pytest.approx(lo) and prior.get_x() + prior.get_width() == pytest.approx(hi)
+    lo, hi = posterior.interval()
+    assert updated.get_x() == pytest.approx(lo) and updated.get_x() + updated.get_width() == pytest.approx(hi)
+
+
 def test_exhibit5_legend_names_the_targets_source(results, example):
     ax = digimpact.plot.exhibit5(results)
     labels = [t.get_text() for t in ax.get_legend().get_texts()]

@@ -25,6 +25,7 @@ from .reproduce import Reproduction, reproduce
 from .results import Results, open_results
 from .scenario import Scenario, load_scenario
 from .sensitivity import sensitivity
+from .update import Posterior, update
 
 try:
     __version__ = version("digimpact")
@@ -34,6 +35,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = [
     "CalibrationReport",
     "Comparison",
+    "Posterior",
     "Reproduction",
     "Results",
     "Scenario",
@@ -53,5 +55,9 @@ __all__ = [
     "sensitivity",
     "simulate",
     "simulate_many",
+<<<<<<< HEAD
     "structural",
+=======
+    "update",
+>>>>>>> p3-i11
 ]

@@ -26,8 +26,13 @@ from .atomic import atomic_write, check_writable, replace_folder
 from .errors import BackendError, ResultsError, ScenarioError, SimulationError, UsageError
 from .options import (
     BackendName,
+<<<<<<< HEAD
     Estimand,
     GroupBy,
+=======
+    GroupBy,
+    ObservationUse,
+>>>>>>> p3-i11
     OutputFormat,
     OutputsName,
     SamplerName,
@@ -195,6 +200,18 @@ def _parser() -> argparse.ArgumentParser:
                          "identical bit for bit?")
     rep.add_argument("file", help="results file written by 'digimpact run' (results.nc)")
     _add_common(rep)
+    upd = add("update", help="weight the draws by observed data; print prior and posterior "
+                      "ranges with the effective sample size")
+    _add_run_options(upd)
+    upd.add_argument("--observations", type=Path, help="TOML file of [kpis] and [observations] "
+                     "merged into the scenario (default: the scenario's own)")
+    upd.add_argument("--use", action="append", choices=choices(ObservationUse),
+                     help="observations entering the update, by their use key (repeatable; "
+                     "default: update)")
+    upd.add_argument("--no-proxies", action="store_true", help="leave proxy series out")
+    upd.add_argument("--rounds", type=_whole(1), default=1, help="widened second rounds when the "
+                     "data sit in the prior's tail (default: 1, importance sampling from the prior)")
+    _add_common(upd)
     return parser
 
 
@@ -431,9 +448,50 @@ def _reproduce(args: argparse.Namespace) -> int:
     return EXIT_OK if result.identical else EXIT_MISSED
 
 
+def _update(args: argparse.Namespace) -> int:
+    import warnings
+
+    from .update import update
+    from .weights import DegenerateWeightsWarning
+
+    if args.outputs != "full":
+        raise UsageError("update keeps every sector and year: leave --outputs out")
+    backend = "dask" if args.scheduler else args.backend
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DegenerateWeightsWarning)
+        post = update(args.file, args.observations, draws=args.draws, seed=args.seed,
+                      sampler=args.sampler, use=tuple(args.use or ("update",)),
+                      series=("same",) if args.no_proxies else None,
+                      rounds=args.rounds, backend=cast(BackendName, backend), client=args.scheduler)
+    warning = next((str(w.message) for w in caught
+                    if issubclass(w.category, DegenerateWeightsWarning)), None)
+    table, drivers = post.compare(), post.parameters()
+    drivers = drivers[drivers.index.str.startswith("drivers.")]
+    beta = post.tempering()
+    if args.format == "json":
+        print(json.dumps({"provenance": _provenance(post), "ess": post.ess, "rounds": args.rounds,
+                          "tempering_exponent": beta, "warning": warning,
+                          "observations": [o.id for o in post.observations],
+                          "summary": _records(table), "drivers": _records(drivers),
+                          "observed": _records(post.fit())}, indent=2))
+        return 0
+    a = post.dataset.attrs
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print("\n".join(_header(post)))
+        print(f"{len(post.observations)} observations; effective sample size {post.ess:.1f} "
+              f"of {a['draws']} ({args.rounds} round{'s' if args.rounds > 1 else ''}); tempering "
+              f"exponent for 50% ESS {beta:.3g}\n")
+        print(table.drop(columns=["prior mean", "posterior mean"]).to_string(
+            float_format=lambda x: f"{x:8.2f}"))
+        print("\nDrivers:\n" + drivers.to_string(float_format=lambda x: f"{x:8.3f}"))
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": _run, "validate": _validate, "check": _check, "calibrate": _calibrate,
-    "sensitivity": _sensitivity, "compare": _compare, "reproduce": _reproduce}
+    "sensitivity": _sensitivity, "compare": _compare, "reproduce": _reproduce, "update": _update}
 
 
 class _Terminated(BaseException):

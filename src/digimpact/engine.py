@@ -318,13 +318,18 @@ def simulate_many(scenarios: Iterable[Scenario | str | Path], *, draws: int | No
             for s in scenarios]
     if not runs:
         return []
-    _check_memory([r.job for r in runs], lazy)
-    if backend == "local":
-        outs = [_run_local(r.job, progress, r.scenario.title[:30]) for r in runs]
-    else:
-        from . import distributed
-
-        outs = ([distributed.lazy_arrays(r.job) for r in runs] if lazy
-                else distributed.run([r.job for r in runs], client))
+    outs = _execute(runs, backend=backend, client=client, lazy=lazy, progress=progress)
     return [Results(build_dataset(r.scenario, out, r.settings), r.scenario)
             for r, out in zip(runs, outs, strict=True)]
+
+
+def _execute(runs: Sequence[_Run], *, backend: BackendName, client: Client | str | None, lazy: bool,
+             progress: bool | None) -> list[dict]:
+    """The output arrays of each run (options already checked), after the memory check."""
+    _check_memory([r.job for r in runs], lazy)
+    if backend == "local":
+        return [_run_local(r.job, progress, r.scenario.title[:30]) for r in runs]
+    from . import distributed
+
+    return ([distributed.lazy_arrays(r.job) for r in runs] if lazy
+            else distributed.run([r.job for r in runs], client))

@@ -22,8 +22,9 @@ from collections.abc import Callable
 from typing import Any, Literal, TypeVar, cast, get_args
 
 __all__ = ["BackendName", "BaseMeasure", "Counterfactual", "EffectName", "Estimand", "GroupBy",
-           "MetricName", "OutputFormat", "OutputsName", "PriceBasis", "ReportMetric", "RowLevel",
-           "SamplerName", "ScenarioMetric", "SensitivityMethod", "TargetMetric", "choices",
+           "MetricName", "ObservationTarget", "ObservationUse", "OutputFormat", "OutputsName", "PriceBasis",
+           "ReportMetric", "RowLevel", "SamplerName", "ScenarioMetric", "SensitivityMethod", "SeriesKind",
+           "TargetMetric", "choices",
            "positional_deprecated", "reported"]
 
 SamplerName = Literal["random", "lhs", "sobol"]
@@ -65,6 +66,14 @@ CalibrationMode = Literal["levels", "exact"]
 """What :func:`digimpact.calibrate` frees: the group levels only, or every median and spread."""
 RowLevel = Literal["sector", "group", "target", "total"]
 """The kinds of row of a report (see :meth:`digimpact.Scenario.report_rows`)."""
+SeriesKind = Literal["same", "proxy"]
+"""Whether an observed series measures the model's quantity itself or a related one (a proxy,
+which enters the update with an extra definition-mismatch error)."""
+ObservationUse = Literal["update", "shown"]
+"""Whether an observation enters the likelihood of :func:`digimpact.update` or is only shown."""
+ObservationTarget = Literal["kpi", "use_case", "profile", "sector"]
+"""What an observation measures: a KPI of the scenario, the adoption share of a use case or
+the mean of a profile's use cases, or a sector's value."""
 
 
 def choices(vocabulary: Any) -> tuple[str, ...]:

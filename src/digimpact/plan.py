@@ -37,6 +37,7 @@ from .adoption import CURVES, Curve
 from .correlation import GaussianCopula
 from .distributions import BatchPPF
 from .errors import ScenarioError, SimulationError
+from .observe import Probes
 from .options import EffectName, OutputsName
 from .sampling import Sampler, make_sampler
 from .scenario import Scenario
@@ -117,6 +118,7 @@ class Plan:
     use_cases: list[str]  # (U,) ids, for messages
     sectors: list[str]  # (S,) ids, for messages
     counterfactual: bool  # uplift over the first year's adoption
+    probes: Probes | None = None  # also return these per draw (digimpact.update)
 
     @classmethod
     def build(cls, scenario: Scenario, draws: int, seed: int, sampler: str) -> Plan:
@@ -180,9 +182,12 @@ class Plan:
         """Draws per chunk: about ``CHUNK_ELEMENTS`` use-case-year values, 64 to 2**20."""
         return int(np.clip(CHUNK_ELEMENTS // max(1, self.n_use_cases * len(self.years)), 64, 2**20))
 
-    def values(self, start: int, stop: int) -> np.ndarray:
-        """Parameter values for draws ``start .. stop-1``, shape ``(len(names), n)``."""
-        u = self.sampler.uniforms(start, stop)
+    def values(self, start: int, stop: int, points: np.ndarray | None = None) -> np.ndarray:
+        """Parameter values for draws ``start .. stop-1``, shape ``(len(names), n)``: from the
+        sampler's uniform points, or from ``points`` ``(len(uncertain), n)`` if given (points
+        of independent uniforms, e.g. a second-round proposal; the correlations are imposed
+        on a copy)."""
+        u = self.sampler.uniforms(start, stop) if points is None else points.copy()
         self.copula.apply(u)
         return self.values_at(u)
 
@@ -201,13 +206,16 @@ class Plan:
         return out
 
     def evaluate(self, start: int, stop: int, keep_use_cases: bool = False,
-                 outputs: OutputsName = "full", keep_inputs: bool = False) -> dict[str, np.ndarray]:
-        """Sample and evaluate draws ``start .. stop-1`` (see :meth:`compute`).
+                 outputs: OutputsName = "full", keep_inputs: bool = False, *,
+                 points: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Sample and evaluate draws ``start .. stop-1`` (see :meth:`compute`), or evaluate the
+        uniform ``points`` given for them (see :meth:`values`).
 
         With ``outputs="target_year"`` only the target year's sector values ``(n, S, 1)``, the
         total for every year ``(n, Y)`` and the full potential ``(n, S)`` are returned. With
         ``keep_inputs``, ``inputs`` ``(n, len(uncertain))`` holds the sampled values of the
-        uncertain parameters.
+        uncertain parameters. A plan with :attr:`probes` also returns ``prediction``
+        ``(n, K)`` (see :mod:`digimpact.observe`).
 
         Raises
         ------
@@ -216,8 +224,13 @@ class Plan:
             parameter values that produced it.
         """
         with np.errstate(over="ignore", invalid="ignore"):  # the check below says more
-            values = self.values(start, stop)
-            out = self.compute(values, keep_use_cases)
+            values = self.values(start, stop, points)
+            out = self.compute(values, keep_use_cases or self.probes is not None)
+            if self.probes is not None:
+                out["prediction"] = self.probes.predict(out["adoption"], out["value"])
+                if not keep_use_cases:
+                    for key in ("adoption", "use_case_value", "use_case_full_potential"):
+                        out.pop(key, None)
             if keep_inputs:
                 out["inputs"] = values[self.uncertain_rows].T  # a copy (fancy indexing)
             if outputs == "target_year":
@@ -242,6 +255,8 @@ class Plan:
             out.update(use_case_value=(n_u, n_y), adoption=(n_u, n_y), use_case_full_potential=(n_u,))
         if keep_inputs:
             out["inputs"] = (len(self.uncertain_rows),)
+        if self.probes is not None:
+            out["prediction"] = (len(self.probes.labels),)
         return out
 
     def compute(self, values: np.ndarray, keep_use_cases: bool = False) -> dict[str, np.ndarray]:

@@ -1,6 +1,7 @@
 """Charts: the Exhibit 5 range chart and adoption curves with uncertainty bands.
 
-Each function draws on ``ax`` (a new figure if omitted) and returns the axes.
+Each function draws on ``ax`` (a new figure if omitted) and returns the axes; :func:`scorecard`
+draws one panel per KPI and returns their axes.
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
     from .options import MetricName
-    from .records import Target
+    from .records import Kpi, Target
     from .results import Results
     from .scenario import Scenario
+    from .update import Posterior
 
-__all__ = ["adoption", "convergence", "distribution", "exhibit5", "fan", "scatter", "sensitivity",
-           "tornado"]
+__all__ = ["adoption", "convergence", "distribution", "exhibit5", "fan", "scatter", "scorecard",
+           "sensitivity", "tornado"]
 
-_BLUE, _GREY, _RED = "#1f5fa8", "#9aa5b1", "#c0392b"
+_BLUE, _GREY, _RED, _ORANGE = "#1f5fa8", "#9aa5b1", "#c0392b", "#e67e22"
 
 
 def _axes(ax: Axes | None, size: tuple[float, float]) -> Axes:
@@ -107,14 +109,20 @@ def _envelope(envelope: Envelope, quantiles: Sequence[float], year: int) -> pd.D
 
 
 def exhibit5(results: Results, ax: Axes | None = None, year: int | None = None,
+<<<<<<< HEAD
              quantiles: Sequence[float] = (0.05, 0.95), *,
              envelope: Envelope | None = None) -> Axes:
+=======
+             quantiles: Sequence[float] = (0.05, 0.95), *, posterior: Posterior | None = None) -> Axes:
+>>>>>>> p3-i11
     """Range chart in the structure of Exhibit 5: sectors, subtotals, total, published marks.
 
     Each row is a bar from the lower to the upper quantile of the simulated value in
     ``year``, read as the scenario's estimand (median ticked). Aggregate rows with a
     published target show the published low and high as red markers beside the simulated bar;
-    the legend names the targets' source.
+    the legend names the targets' source. With a ``posterior`` (:func:`digimpact.update`),
+    each row has two bars: the prior ``results`` above and the updated (weighted) ranges
+    below, in orange.
 
     ``envelope`` (a table of :func:`digimpact.structural.alternatives`, or named results)
     adds behind each sector's bar a hollow box from the lowest lower quantile to the highest
@@ -135,6 +143,7 @@ def exhibit5(results: Results, ax: Axes | None = None, year: int | None = None,
     3
     """
     rows = _chart_rows(results.scenario)
+<<<<<<< HEAD
     year = results.scenario.meta.target_year if year is None else year
     box = None if envelope is None else _envelope(envelope, quantiles, year)
     ax = _axes(ax, (9, 0.38 * len(rows) + 1.5))
@@ -150,12 +159,30 @@ def exhibit5(results: Results, ax: Axes | None = None, year: int | None = None,
         ax.barh(i, hi - lo, left=lo, height=0.55, color=colour, alpha=0.85)
         ax.plot([med, med], [i - 0.3, i + 0.3], color="black", lw=1)
         ax.text(hi, i, f"  {lo:.1f}-{hi:.1f}", va="center", fontsize=8)
+=======
+    ax = _axes(ax, (9, (0.38 if posterior is None else 0.6) * len(rows) + 1.5))
+    year = results.scenario.meta.target_year if year is None else year
+    q = [quantiles[0], 0.5, quantiles[1]]
+    bars = [(results, 0.0, 0.55, None)] if posterior is None else [
+        (results, -0.17, 0.32, "prior"), (posterior, 0.17, 0.32, "updated")]
+    labels = []
+    for i, (kind, label, ids, target) in enumerate(rows):
+        for source, shift, height, which in bars:
+            lo, med, hi = source.interval(metric=results.scenario.meta.estimand, sectors=ids,
+                                          year=year, q=q)
+            colour = _ORANGE if which == "updated" else _BLUE if kind == "aggregate" else _GREY
+            ax.barh(i + shift, hi - lo, left=lo, height=height, color=colour, alpha=0.85)
+            ax.plot([med, med], [i + shift - height / 2, i + shift + height / 2], color="black", lw=1)
+            ax.text(hi, i + shift, f"  {lo:.1f}-{hi:.1f}", va="center", fontsize=8 if which is None else 7)
+>>>>>>> p3-i11
         if target is not None:
             for _, _, published in target.bounds():
                 ax.plot(published, i + 0.38, marker="v", color=_RED, ms=7, ls="none")
         labels.append(label)
+    span = f"{100 * quantiles[0]:g}-{100 * quantiles[1]:g}%"
     if any(row.target is not None for row in rows):
         ax.plot([], [], marker="v", color=_RED, ls="none", label=_published_label(results.scenario))
+<<<<<<< HEAD
     ax.barh([], [], color=_BLUE, label=f"simulated {100 * quantiles[0]:g}-{100 * quantiles[1]:g}%")
     handles = ax.get_legend_handles_labels()[0]
     if box is not None:
@@ -163,6 +190,11 @@ def exhibit5(results: Results, ax: Axes | None = None, year: int | None = None,
 
         handles.append(Patch(fill=False, edgecolor=_BLUE, ls="--",
                              label=f"structural envelope ({int(box['n'].max())} alternatives)"))
+=======
+    ax.barh([], [], color=_BLUE, label=f"simulated {span}" if posterior is None else f"prior {span}")
+    if posterior is not None:
+        ax.barh([], [], color=_ORANGE, label=f"updated on observations {span} (ESS {posterior.ess:.0f})")
+>>>>>>> p3-i11
     ax.set_xlim(0, ax.get_xlim()[1] * 1.12)  # room for the range labels
     ax.set_yticks(range(len(rows)), labels)
     ax.invert_yaxis()
@@ -181,6 +213,102 @@ def _published_label(scenario: Scenario) -> str:
         sources = {t.source for t in scenario.targets.values()}
         source = sources.pop() if len(sources) == 1 else "each target's source"
     return textwrap.fill(f"published target ({source})", 60) if source else "published target"
+
+
+def _kpi_band(source: Results, kpi: Kpi, band: Sequence[float], weights: np.ndarray | None
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Years and quantiles ``(3, Y)`` (band low, median, band high) of a KPI's probes."""
+    from .weights import weighted_quantile
+
+    years = np.array(list(source.scenario.years))
+    values = source.dataset["prediction"].sel(probe=[f"kpi.{kpi.id}.{y}" for y in years]).values
+    q = [band[0], 0.5, band[1]]
+    return years, (np.quantile(values, q, axis=0) if weights is None
+                   else weighted_quantile(values, weights, q))
+
+
+def _error_bar(obs) -> tuple[float, float]:
+    """The 90% error bar of an observation, below and above its value."""
+    from .weights import Z90
+
+    e = obs.error
+    if e.interval is not None:
+        return obs.value - e.interval[0], e.interval[1] - obs.value
+    half = Z90 * (e.sd if e.sd is not None else e.relative * abs(obs.value))
+    return half, half
+
+
+def scorecard(results: Results, posterior: Posterior | None = None, *, kpis: Sequence[str] | None = None,
+              band: Sequence[float] = (0.05, 0.95), ncols: int = 2, axes: Sequence[Axes] | None = None
+              ) -> np.ndarray:
+    """One panel per KPI (Exhibit 21 metric): the report's milestones (red), the observed
+    points with 90% error bars (circles for the same series, squares for proxies; hollow
+    for points only shown, filled for points that entered the update), and the ``band`` of
+    the model's KPI over the years, prior (blue) and updated (orange).
+
+    ``results`` is what :func:`digimpact.update` returns (a :class:`~digimpact.update.Posterior`,
+    whose :attr:`~digimpact.update.Posterior.prior` gives the prior band), or any results with
+    the ``posterior`` beside it.
+
+    Returns
+    -------
+    numpy.ndarray of Axes
+        One per KPI, in the scenario's order (or that of ``kpis``).
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> import digimpact, digimpact.plot
+    >>> s = digimpact.load_scenario("scenarios/examples/minimal.toml").replace(
+    ...     kpis={"k": {"profiles": ["retail_wave1"], "scale": 100, "definition": "mean, in %",
+    ...                 "unit": "%", "milestones": {"2020": 5, "2030": 40}}},
+    ...     observations={"o": {"kpi": "k", "year": 2023, "value": 12.0, "error": {"sd": 2.0}}})
+    >>> axes = digimpact.plot.scorecard(digimpact.update(s, draws=500, seed=1, min_ess=1))
+    >>> len(axes)
+    1
+    """
+    from .update import Posterior
+
+    if posterior is None and isinstance(results, Posterior):
+        posterior = results
+    prior = posterior.prior if posterior is not None else results
+    if "prediction" not in prior.dataset:
+        raise ValueError("these results have no KPIs per draw: pass what digimpact.update returns")
+    scn = prior.scenario
+    chosen = [scn.kpis[k] for k in (kpis if kpis is not None else scn.kpis)]
+    if axes is None:
+        import matplotlib.pyplot as plt
+
+        nrows = -(-len(chosen) // ncols)
+        _, grid = plt.subplots(nrows, ncols, figsize=(5 * ncols, 3.4 * nrows), layout="constrained",
+                               squeeze=False)
+        for ax in grid.flat[len(chosen):]:
+            ax.set_visible(False)
+        axes = list(grid.flat[:len(chosen)])
+    entered = set(posterior.dataset["observation"].values) if posterior is not None else set()
+    for kpi, ax in zip(chosen, axes, strict=True):
+        bands = [("prior", prior, None)] + ([("updated", posterior, posterior.weights)] if posterior else [])
+        for label, source, weights in bands:
+            colour = _BLUE if weights is None else _ORANGE
+            years, (lo, med, hi) = _kpi_band(source, kpi, band, weights)
+            ax.fill_between(years, lo, hi, color=colour, alpha=0.25, lw=0)
+            ax.plot(years, med, color=colour, lw=1.5, label=f"model, {label}")
+        if kpi.milestones:
+            ax.plot(list(kpi.milestones), list(kpi.milestones.values()), marker="*", ms=10, color=_RED,
+                    ls=":", label="report milestones")
+        for obs in (o for o in scn.observations.values() if o.target == "kpi" and o.of == kpi.id):
+            filled = obs.id in entered
+            ax.errorbar(obs.year, obs.value, yerr=np.array([_error_bar(obs)]).T, color="black", lw=1,
+                        marker="s" if obs.series == "proxy" else "o", ms=5, capsize=2,
+                        mfc="black" if filled else "white", ls="none")
+        ax.set_title(textwrap.fill(kpi.name, 45), fontsize=9)
+        ax.set_ylabel(kpi.unit)
+        ax.grid(alpha=0.3)
+    for marker, face, text in [("o", "black", "observed, entered the update"),
+                               ("o", "white", "observed, shown only"), ("s", "white", "proxy series")]:
+        axes[0].plot([], [], color="black", ls="none", marker=marker, mfc=face, label=text)
+    axes[0].legend(fontsize=7, loc="upper left")
+    return np.array(axes)
 
 
 def adoption(source: Results | Scenario, sectors: Sequence[str] | None = None,

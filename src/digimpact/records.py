@@ -18,15 +18,19 @@ from .options import (
     Counterfactual,
     EffectName,
     Estimand,
+    ObservationTarget,
+    ObservationUse,
     PriceBasis,
     ReportMetric,
     RowLevel,
     SamplerName,
+    SeriesKind,
     reported,
 )
 
-__all__ = ["NON_MARKET", "SEED_LIMIT", "Adoption", "Correlation", "Driver", "IntensityCeiling", "Meta",
-           "Model", "ReportRow", "RunSettings", "Sector", "Settings", "Target", "UseCase", "parameters"]
+__all__ = ["NON_MARKET", "SEED_LIMIT", "Adoption", "Correlation", "Driver", "ErrorSpec", "IntensityCeiling",
+           "Kpi", "Meta", "Model", "Observation", "ReportRow", "RunSettings", "Sector", "Settings", "Target",
+           "UseCase", "parameters"]
 
 NON_MARKET = "cost and time savings"
 """How the gains of a non-market sector (``market = false``) are labelled."""
@@ -205,6 +209,51 @@ class Correlation:
     rank: float
 
 
+@dataclass(frozen=True)
+class Kpi:
+    """A named model output: ``scale`` x the equal-weighted mean adoption share of
+    ``use_cases`` (the enabled use cases it lists, or those of the profiles it lists), with
+    the report's ``milestones`` (year -> value, in ``unit``)."""
+
+    id: str
+    name: str
+    unit: str
+    use_cases: tuple[str, ...]
+    scale: float
+    definition: str
+    milestones: Mapping[int, float]
+    source: str
+
+
+class ErrorSpec(NamedTuple):
+    """An observation's own error: a standard deviation, a relative error, or a 90% interval
+    ``(low, high)``; exactly one is set."""
+
+    sd: float | None = None
+    relative: float | None = None
+    interval: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class Observation:
+    """An observed value of a model quantity in one year: a KPI (``target = "kpi"``), the
+    adoption share of a use case or the mean over a profile's use cases, or a sector's value
+    (in the scenario's unit)."""
+
+    id: str
+    target: ObservationTarget
+    of: str  # the id of the KPI, use case, profile or sector
+    year: int
+    value: float
+    error: ErrorSpec
+    mismatch_sd: float
+    series: SeriesKind
+    use: ObservationUse
+    source: str
+    url: str
+    note: str
+
+
 class ReportRow(NamedTuple):
     """A row of a report: what it adds up (``groups`` and ``sectors``; both empty for the
     total) and, for a target row, the target (see
@@ -276,6 +325,8 @@ class Model:
     use_cases: Mapping[str, UseCase]
     targets: Mapping[str, Target]
     correlations: tuple[Correlation, ...]
+    kpis: Mapping[str, Kpi]
+    observations: Mapping[str, Observation]
 
 
 def parameters(use_cases: Mapping[str, UseCase],

@@ -337,7 +337,17 @@ class Results:
         """
         values = self.metric(metric, groups=groups, sectors=sectors, year=year, start=start,
                              rate=rate).values
-        return tuple(float(v) for v in np.quantile(values, q))
+        return tuple(float(v) for v in self._quantiles(values, q))
+
+    _weighted = False  # summaries of equally weighted draws (a Posterior weights them)
+
+    def _quantiles(self, values: np.ndarray, q: Sequence[float]) -> np.ndarray:
+        """Quantiles ``q`` over the draws (the first axis) of ``values``."""
+        return np.quantile(values, q, axis=0)
+
+    def _mean(self, values: np.ndarray) -> float:
+        """The mean over the draws of ``values``."""
+        return float(values.mean())
 
     @positional_deprecated("year", "quantiles", "metric")
     def summary(self, *, year: int | None = None, quantiles: Sequence[float] = (0.05, 0.5, 0.95),
@@ -382,10 +392,15 @@ class Results:
                     return r.metric(m, groups=row.groups, sectors=row.sectors, year=year).values
                 v = select(self)
                 selects.append(select)
+                qs = self._quantiles(v, quantiles)
                 records.append({"metric": m, "level": row.level, "id": row.id, "label": row.label,
-                                "mean": float(v.mean()), **quantiles_of(v, quantiles)})
+                                "mean": self._mean(v),
+                                **{quantile_label(q): float(x) for q, x in zip(quantiles, qs, strict=True)}})
         table = pd.DataFrame(records).set_index(["metric", "level", "id"])
         if intervals:
+            if self._weighted:
+                raise UsageError("Monte Carlo intervals are for equally weighted draws: summarise "
+                                 "posterior.resample() instead")
             iv = mcerror.intervals(self, selects, quantiles, coverage=coverage)
             for j, q in enumerate(quantiles):
                 label = quantile_label(q)
@@ -420,7 +435,7 @@ class Results:
                 return r.metric(t.estimand, groups=t.groups, sectors=t.sectors, year=t.year).values
             values = select(self)
             for which, q, published in t.bounds():
-                sim = float(np.quantile(values, q))
+                sim = float(self._quantiles(values, [q])[0])
                 selects.append((select, q))
                 rows.append({"target": t.id, "name": t.name, "estimand": t.estimand,
                              "bound": which, "quantile": q, "published": published,
@@ -431,7 +446,7 @@ class Results:
                    "residual", "tolerance", "ok", "mc_low", "mc_high", "within_mc_error",
                    "draws_needed", "source"]
         table = pd.DataFrame(rows, columns=columns)
-        if rows:
+        if rows and not self._weighted:  # weighted draws: no order-statistic interval
             _mc_columns(table, self, selects, coverage)
         return table
 

@@ -13,7 +13,7 @@ import re
 from collections import deque
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 from . import distributions, records
 from .adoption import CURVES
@@ -26,9 +26,12 @@ from .options import (
     Counterfactual,
     EffectName,
     Estimand,
+    ObservationTarget,
+    ObservationUse,
     PriceBasis,
     SamplerName,
     ScenarioMetric,
+    SeriesKind,
     TargetMetric,
     choices,
 )
@@ -59,11 +62,11 @@ BASS_P = (1e-6, 1.0)
 BASS_Q = (0.0, 1.0)
 """Range of the Bass imitation coefficient ``q``."""
 SECTIONS = ("scenario", "settings", "sectors", "drivers", "profiles", "use_cases", "targets",
-            "correlations")
+            "correlations", "kpis", "observations")
 
 
 # --------------------------------------------------------------------------- reading helpers
-_FREE_TEXT = ("source", "note")  # optional strings wherever a table allows them
+_FREE_TEXT = ("source", "note", "url")  # optional strings wherever a table allows them
 
 
 class _Table:
@@ -254,8 +257,13 @@ def validate(doc: Mapping[str, Any], origins: Origins) -> records.Model:
     scenario_groups = {s.group for s in sectors.values()}
     targets = {k: _target(root, k, meta, scenario_groups, sectors) for k in _section(root, "targets")}
     correlations = _correlations(root, parameters(use_cases, drivers))
+    members = {p: tuple(k for k, u in use_cases.items() if u.profile == p) for p in profiles}
+    kpis = {k: _kpi(root, k, use_cases, members) for k in _section(root, "kpis")}
+    observations = {k: _observation(root, k, meta, kpis, use_cases, members, sectors)
+                    for k in _section(root, "observations")}
     return records.Model(meta, settings, MappingProxyType(sectors), MappingProxyType(drivers),
-                         MappingProxyType(use_cases), MappingProxyType(targets), correlations)
+                         MappingProxyType(use_cases), MappingProxyType(targets), correlations,
+                         MappingProxyType(kpis), MappingProxyType(observations))
 
 
 def _check_values(doc: Mapping[str, Any], origins: Origins) -> None:
@@ -599,3 +607,110 @@ def _correlations(root: _Table, params: Mapping[str, Distribution]
     except ValueError as exc:
         root.fail(str(exc), "correlations")
     return tuple(out)
+
+
+def _known(t: _Table, key: str, name: str, known: Mapping[str, Any], what: str) -> None:
+    """Refuse a reference ``name`` (at ``key``) to no entry of ``known``."""
+    if name not in known:
+        t.fail(f"unknown {what} {name!r}{did_you_mean(name, known)}; expected one of "
+               f"{', '.join(known) or f'(no {what}s defined)'}", key)
+
+
+def _profile_members(t: _Table, key: str, name: str, members: Mapping[str, tuple[str, ...]]
+                     ) -> tuple[str, ...]:
+    """The enabled use cases of profile ``name`` (named at ``key``), at least one."""
+    _known(t, key, name, members, "profile")
+    if not members[name]:
+        t.fail(f"profile {name!r} has no enabled use case", key)
+    return members[name]
+
+
+def _kpi(root: _Table, key: str, use_cases: Mapping[str, records.UseCase],
+         members: Mapping[str, tuple[str, ...]]) -> records.Kpi:
+    t = root.sub("kpis").sub(key, ("name", "unit", "use_cases", "profiles", "scale", "definition",
+                                   "milestones", "source", "note"))
+    listed, profiles = t.names("use_cases"), t.names("profiles")
+    if bool(listed) == bool(profiles):
+        t.fail("expected either 'use_cases' or 'profiles' (not both) naming what the KPI "
+               "averages", "use_cases")
+    for name in listed:
+        _known(t, "use_cases", name, use_cases, "use case")
+    ids = listed or tuple(u for p in profiles for u in _profile_members(t, "profiles", p, members))
+    definition = t.text("definition", required=True)
+    if not definition.strip():
+        t.fail("expected a definition of the KPI (what series it is and how the mapping was "
+               "derived)", "definition")
+    return records.Kpi(id=key, name=t.text("name", key), unit=t.text("unit"),
+                       use_cases=tuple(dict.fromkeys(ids)),
+                       scale=t.amount("scale", minimum=0.0, strict=True), definition=definition,
+                       milestones=MappingProxyType(_milestones(t)), source=t.text("source"))
+
+
+def _milestones(t: _Table) -> dict[int, float]:
+    if "milestones" not in t.data:
+        return {}
+    years = t.sub("milestones")
+    out = {}
+    for key in years.data:
+        if not re.fullmatch("[0-9]+", key) or not YEARS[0] <= int(key) <= YEARS[1]:
+            years.fail(f"expected a year from {YEARS[0]} to {YEARS[1]} as key, got {key!r}", key)
+        out[int(key)] = years.amount(key)
+    return out
+
+
+_TARGETS = choices(ObservationTarget)
+
+
+def _observation(root: _Table, key: str, meta: records.Meta, kpis: Mapping[str, records.Kpi],
+                 use_cases: Mapping[str, records.UseCase], members: Mapping[str, tuple[str, ...]],
+                 sectors: Mapping[str, records.Sector]) -> records.Observation:
+    t = root.sub("observations").sub(key, (*_TARGETS, "year", "value", "error", "mismatch_sd",
+                                           "series", "use", "source", "url", "row", "note"))
+    named = [k for k in _TARGETS if k in t.data]
+    if len(named) != 1:
+        t.fail(f"expected exactly one of {', '.join(_TARGETS)} naming what is observed, got "
+               f"{' and '.join(named) or 'none'}", named[1] if len(named) > 1 else None)
+    target = cast(ObservationTarget, named[0])
+    of = t.text(target)
+    if target == "profile":
+        _profile_members(t, target, of, members)
+    else:
+        known = {"kpi": kpis, "use_case": use_cases, "sector": sectors}[target]
+        _known(t, target, of, known, {"kpi": "KPI", "use_case": "use case"}.get(target, target))
+    year = t.year("year", required=True)
+    if year not in meta.years:
+        t.fail(f"expected a year within the horizon {list(meta.horizon)}, got {year}", "year")
+    series, use = t.choice("series", SeriesKind, "same"), t.choice("use", ObservationUse, "update")
+    mismatch = t.amount("mismatch_sd", 0.0, minimum=0.0)
+    if series == "proxy" and use == "update" and mismatch == 0:
+        t.fail("expected a mismatch_sd > 0: a proxy series enters the update with a "
+               "definition-mismatch error", "mismatch_sd")
+    t.integer("row", 0)
+    value = t.amount("value")
+    return records.Observation(id=key, target=target, of=of, year=year, value=value,
+                               error=_error(t, value), mismatch_sd=mismatch, series=series,
+                               use=use, source=t.text("source"), url=t.text("url"),
+                               note=t.text("note"))
+
+
+def _error(obs: _Table, value: float) -> records.ErrorSpec:
+    if "error" not in obs.data:
+        obs.fail("missing required key 'error' (a table: { sd = ... }, { relative = ... } or "
+                 "{ low = ..., high = ... })", "error")
+    t = obs.sub("error", ("sd", "relative", "low", "high"))
+    given = [k for k in ("sd", "relative") if k in t.data] + (["low, high"] if
+                                                              {"low", "high"} & set(t.data) else [])
+    if len(given) != 1:
+        t.fail(f"expected exactly one of sd, relative or low and high, got "
+               f"{' and '.join(given) or 'none'}")
+    if "sd" in t.data:
+        return records.ErrorSpec(sd=t.amount("sd", minimum=0.0, strict=True))
+    if "relative" in t.data:
+        return records.ErrorSpec(relative=t.amount("relative", minimum=0.0, strict=True))
+    low, high = t.amount("low"), t.amount("high")
+    if not low < high:
+        t.fail(f"expected low < high (a 90% interval), got low = {low:g} and high = {high:g}", "high")
+    if not low <= value <= high:
+        obs.fail(f"expected a value within its error interval [{low:g}, {high:g}], got {value:g}",
+                 "value")
+    return records.ErrorSpec(interval=(low, high))
