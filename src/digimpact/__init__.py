@@ -55,9 +55,6 @@ __all__ = [
     "sensitivity",
     "simulate",
     "simulate_many",
-<<<<<<< HEAD
     "structural",
-=======
     "update",
->>>>>>> p3-i11
 ]

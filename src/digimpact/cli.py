@@ -26,13 +26,9 @@ from .atomic import atomic_write, check_writable, replace_folder
 from .errors import BackendError, ResultsError, ScenarioError, SimulationError, UsageError
 from .options import (
     BackendName,
-<<<<<<< HEAD
     Estimand,
     GroupBy,
-=======
-    GroupBy,
     ObservationUse,
->>>>>>> p3-i11
     OutputFormat,
     OutputsName,
     SamplerName,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -91,7 +91,7 @@ def _chart_rows(scenario: Scenario) -> list[_ChartRow]:
     return rows
 
 
-Envelope = pd.DataFrame | Mapping[str, "Results"] | Sequence["Results"]
+Envelope: TypeAlias = "pd.DataFrame | Mapping[str, Results] | Sequence[Results]"
 
 
 def _envelope(envelope: Envelope, quantiles: Sequence[float], year: int) -> pd.DataFrame:
@@ -109,12 +109,8 @@ def _envelope(envelope: Envelope, quantiles: Sequence[float], year: int) -> pd.D
 
 
 def exhibit5(results: Results, ax: Axes | None = None, year: int | None = None,
-<<<<<<< HEAD
-             quantiles: Sequence[float] = (0.05, 0.95), *,
-             envelope: Envelope | None = None) -> Axes:
-=======
-             quantiles: Sequence[float] = (0.05, 0.95), *, posterior: Posterior | None = None) -> Axes:
->>>>>>> p3-i11
+             quantiles: Sequence[float] = (0.05, 0.95), *, envelope: Envelope | None = None,
+             posterior: Posterior | None = None) -> Axes:
     """Range chart in the structure of Exhibit 5: sectors, subtotals, total, published marks.
 
     Each row is a bar from the lower to the upper quantile of the simulated value in
@@ -143,30 +139,18 @@ def exhibit5(results: Results, ax: Axes | None = None, year: int | None = None,
     3
     """
     rows = _chart_rows(results.scenario)
-<<<<<<< HEAD
-    year = results.scenario.meta.target_year if year is None else year
-    box = None if envelope is None else _envelope(envelope, quantiles, year)
-    ax = _axes(ax, (9, 0.38 * len(rows) + 1.5))
-    labels = []
-    for i, (kind, label, ids, target) in enumerate(rows):
-        v = results.metric(results.scenario.meta.estimand, sectors=ids, year=year).values
-        lo, med, hi = np.quantile(v, [quantiles[0], 0.5, quantiles[1]])
-        colour = _BLUE if kind == "aggregate" else _GREY
-        if box is not None and kind == "sector":
-            low, high = box.loc[("sector", ids[0]), ["low", "high"]]
-            ax.barh(i, high - low, left=low, height=0.75, fill=False, edgecolor=_BLUE, lw=0.8,
-                    ls="--", zorder=0)
-        ax.barh(i, hi - lo, left=lo, height=0.55, color=colour, alpha=0.85)
-        ax.plot([med, med], [i - 0.3, i + 0.3], color="black", lw=1)
-        ax.text(hi, i, f"  {lo:.1f}-{hi:.1f}", va="center", fontsize=8)
-=======
     ax = _axes(ax, (9, (0.38 if posterior is None else 0.6) * len(rows) + 1.5))
     year = results.scenario.meta.target_year if year is None else year
+    box = None if envelope is None else _envelope(envelope, quantiles, year)
     q = [quantiles[0], 0.5, quantiles[1]]
     bars = [(results, 0.0, 0.55, None)] if posterior is None else [
         (results, -0.17, 0.32, "prior"), (posterior, 0.17, 0.32, "updated")]
     labels = []
     for i, (kind, label, ids, target) in enumerate(rows):
+        if box is not None and kind == "sector":
+            low, high = box.loc[("sector", ids[0]), ["low", "high"]]
+            ax.barh(i, high - low, left=low, height=0.75, fill=False, edgecolor=_BLUE, lw=0.8,
+                    ls="--", zorder=0)
         for source, shift, height, which in bars:
             lo, med, hi = source.interval(metric=results.scenario.meta.estimand, sectors=ids,
                                           year=year, q=q)
@@ -174,7 +158,6 @@ def exhibit5(results: Results, ax: Axes | None = None, year: int | None = None,
             ax.barh(i + shift, hi - lo, left=lo, height=height, color=colour, alpha=0.85)
             ax.plot([med, med], [i + shift - height / 2, i + shift + height / 2], color="black", lw=1)
             ax.text(hi, i + shift, f"  {lo:.1f}-{hi:.1f}", va="center", fontsize=8 if which is None else 7)
->>>>>>> p3-i11
         if target is not None:
             for _, _, published in target.bounds():
                 ax.plot(published, i + 0.38, marker="v", color=_RED, ms=7, ls="none")
@@ -182,19 +165,15 @@ def exhibit5(results: Results, ax: Axes | None = None, year: int | None = None,
     span = f"{100 * quantiles[0]:g}-{100 * quantiles[1]:g}%"
     if any(row.target is not None for row in rows):
         ax.plot([], [], marker="v", color=_RED, ls="none", label=_published_label(results.scenario))
-<<<<<<< HEAD
-    ax.barh([], [], color=_BLUE, label=f"simulated {100 * quantiles[0]:g}-{100 * quantiles[1]:g}%")
+    ax.barh([], [], color=_BLUE, label=f"simulated {span}" if posterior is None else f"prior {span}")
+    if posterior is not None:
+        ax.barh([], [], color=_ORANGE, label=f"updated on observations {span} (ESS {posterior.ess:.0f})")
     handles = ax.get_legend_handles_labels()[0]
     if box is not None:
         from matplotlib.patches import Patch
 
         handles.append(Patch(fill=False, edgecolor=_BLUE, ls="--",
                              label=f"structural envelope ({int(box['n'].max())} alternatives)"))
-=======
-    ax.barh([], [], color=_BLUE, label=f"simulated {span}" if posterior is None else f"prior {span}")
-    if posterior is not None:
-        ax.barh([], [], color=_ORANGE, label=f"updated on observations {span} (ESS {posterior.ess:.0f})")
->>>>>>> p3-i11
     ax.set_xlim(0, ax.get_xlim()[1] * 1.12)  # room for the range labels
     ax.set_yticks(range(len(rows)), labels)
     ax.invert_yaxis()
