@@ -110,7 +110,7 @@ def test_calibrate_writes_a_variant_and_checks_out_of_sample_targets(tmp_path):
     assert set(doc["drivers"]["realisation"]["value"]) == {"median"}  # the spread is the prior
     assert re.search(r"#   all, p95: 1000 -> [\d.]+ \(out of sample\)", fitted.read_text())
     check = cli("check", fitted, "--draws", 2000)
-    assert check.returncode == 1 and "1 target bound(s) missed" in check.stderr
+    assert check.returncode == 1 and "1 target bound missed" in check.stderr
     exact = cli("calibrate", variant, "--draws", 2000, "--exact", "--target", "core", "--out", fitted)
     assert exact.returncode == 0, exact.stdout + exact.stderr
     assert set(tomllib.loads(fitted.read_text())["drivers"]["realisation"]["value"]) == {"median",

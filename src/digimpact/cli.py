@@ -363,10 +363,21 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _count(n: int, word: str) -> str:
+    """``"1 target"``, ``"2 targets"``."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _number(x: float) -> str:
+    """Table cells: four significant digits (tolerances, quantiles and ¥ values alike)."""
+    return f"{x:.4g}"
+
+
 def _validate(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.file)
-    print(f"{args.file}: OK ({len(scenario.sectors)} sectors, {len(scenario.use_cases)} use "
-          f"cases, {len(scenario.parameters())} parameters, {len(scenario.targets)} targets)")
+    counts = {"sector": len(scenario.sectors), "use case": len(scenario.use_cases),
+              "parameter": len(scenario.parameters()), "target": len(scenario.targets)}
+    print(f"{args.file}: OK ({', '.join(_count(n, word) for word, n in counts.items())})")
     return 0
 
 
@@ -377,7 +388,7 @@ def _check(args: argparse.Namespace) -> int:
         print(_json(results))
     else:
         with pd.option_context("display.width", 160):
-            print(checks.drop(columns="source").to_string(index=False))
+            print(checks.drop(columns="source").to_string(index=False, float_format=_number))
             print(f"\nIntensity (value / value added, {results.scenario.meta.target_year}) "
                   f"against each sector's ceiling:\n{_intensity_table(results)}")
     if not len(checks):
@@ -388,9 +399,9 @@ def _check(args: argparse.Namespace) -> int:
         detail = (f" ({len(noise)} within Monte Carlo error: more draws would settle "
                   f"{'it' if len(noise) == 1 else 'them'}, about --draws {noise['draws_needed'].max()})"
                   if len(noise) else " (beyond Monte Carlo error)")
-        print(f"{missed} target bound(s) missed{detail}", file=sys.stderr)
+        print(f"{_count(missed, 'target bound')} missed{detail}", file=sys.stderr)
     if over:
-        print(f"{over} sector(s) over their intensity ceiling", file=sys.stderr)
+        print(f"{_count(over, 'sector')} over their intensity ceiling", file=sys.stderr)
     return 1 if missed or over else 0
 
 
