@@ -87,9 +87,10 @@ class Explorer:
         values = self._values.copy()
         for d, row in self._driver_rows.items():
             values[row] *= self.sliders[f"drivers.{d}"].value
-        value = self._plan.compute(values)["value"]  # (draws, sectors, years)
-        value *= np.array([self.sliders[f"sectors.{s}"].value for s in self.scenario.sectors])[:, None]
-        dataset = build_dataset(self.scenario, {"value": value}, self._settings)
+        out = self._plan.compute(values)  # value (draws, sectors, years), full_potential (draws, sectors)
+        scale = np.array([self.sliders[f"sectors.{s}"].value for s in self.scenario.sectors])
+        arrays = {"value": out["value"] * scale[:, None], "full_potential": out["full_potential"] * scale}
+        dataset = build_dataset(self.scenario, arrays, self._settings)
         return Results(dataset, self.scenario)
 
     def _redraw(self) -> None:
