@@ -121,6 +121,29 @@ def test_calibrate_writes_a_variant_and_checks_out_of_sample_targets(tmp_path):
     assert missed.returncode == 1 and "fitted target all p95 missed" in missed.stdout
 
 
+def test_calibrate_estimand_fits_that_reading_and_writes_it(tmp_path):
+    # a target without its own estimand takes the scenario's, which --estimand sets
+    variant = tmp_path / "variant.toml"
+    variant.write_text(f'extends = "{EXAMPLE}"\n'
+                       '[drivers.realisation]\nvalue = { dist = "lognormal", median = 1.0, sigma = 0.1 }\n'
+                       '[targets.level]\ngroups = ["core"]\nlow = 28.0\nhigh = 50.0\n'
+                       'tolerance = 3.0\n')
+    level = {}
+    for estimand in ("cumulative", "annual"):
+        fitted = tmp_path / f"{estimand}.toml"
+        out = cli("calibrate", variant, "--draws", 2000, "--target", "level", "--estimand", estimand,
+                  "--out", fitted)
+        assert out.returncode == 0, out.stdout + out.stderr
+        doc = tomllib.loads(fitted.read_text())
+        assert doc["scenario"] == {"estimand": estimand}
+        assert f"estimand {estimand})" in fitted.read_text()
+        level[estimand] = doc["drivers"]["realisation"]["value"]["median"]
+        check = json.loads(cli("check", fitted, "--draws", 2000, "--format", "json").stdout)
+        row = next(r for r in check["targets"] if r["target"] == "level" and r["bound"] == "low")
+        assert row["estimand"] == estimand and row["ok"]
+    assert level["cumulative"] < level["annual"] / 3  # a sum over the horizon needs a lower level
+
+
 # ----------------------------------------------------------------------------- exit codes
 def test_help_documents_the_exit_codes_in_plain_text():
     out = cli("--help")

@@ -184,6 +184,8 @@ def test_the_gallery_shows_every_plot():
                if not re.search(rf"^## `{name}`\n(?:(?!^#).)*digimpact\.plot\.{name}\(", gallery,
                                 re.MULTILINE | re.DOTALL)]
     assert not missing, f"plots without a gallery section (## `name` and a call): {missing}"
+    assert re.search(r"^## `exhibit5`\n(?:(?!^#).)*digimpact\.plot\.exhibit5\([^)]*envelope=", gallery,
+                     re.MULTILINE | re.DOTALL), "the exhibit5 section shows no structural envelope"
 
 
 # ----------------------------------------------------------------------------- the built site
@@ -220,7 +222,7 @@ def test_the_home_page_and_the_gallery_show_their_figures(site):
     home = images(site, "")
     assert len(home) == 1 and home[0].is_file()
     gallery = images(site, "gallery")
-    assert len(gallery) == len(digimpact.plot.__all__)
+    assert len(gallery) == len(digimpact.plot.__all__) + 1  # exhibit5 twice: plain and with envelope=
     assert all(path.is_file() and path.read_bytes()[:4] == b"\x89PNG" for path in gallery)
     html = (site / "gallery" / "index.html").read_text()
     assert all(f"digimpact.plot.{name}" in re.sub(r"<[^>]+>", "", html) for name in digimpact.plot.__all__)

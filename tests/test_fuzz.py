@@ -42,6 +42,7 @@ MINIMAL = ["examples/minimal.toml"]
 PARTS = ["japan2030/base.toml", "japan2030/sectors.toml", "japan2030/profiles.toml",
          *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "japan2030").glob("use_cases/*.toml"))]
 WHOLE = ["japan2030/exhibit5.toml", "japan2030/uncalibrated.toml",
+         "japan2030/exhibit5_cumulative.toml", "japan2030/exhibit5_full_potential.toml",
          *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "japan2030").glob("variants/*.toml"))]
 ORIGINAL = {rel: tomllib.loads((ROOT / rel).read_text(encoding="utf-8"))
             for rel in MINIMAL + PARTS + WHOLE}

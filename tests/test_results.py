@@ -193,8 +193,7 @@ def test_results_files_are_not_left_half_written(stored, tmp_path):
 def test_html_repr_shows_provenance_summary_and_targets(example):
     r = digimpact.simulate(example, draws=300, seed=4, progress=False)
     html = r._repr_html_()
-    for text in ("unit: JPY trillion", "estimand: annual value at stake in 2030",
-                 "300 draws", "seed 4", "sampler lhs",
+    for text in ("JPY trillion", "target year 2030", "300 draws", "seed 4", "sampler lhs",
                  "<h5>Summary</h5>", "All sectors", example.hash[:12]):
         assert text in html
     checks = r.check()

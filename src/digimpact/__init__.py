@@ -15,7 +15,7 @@ True
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import adoption, discovery, distributions, plot, sampled
+from . import adoption, discovery, distributions, plot, sampled, structural
 from .calibrate import CalibrationReport, calibrate
 from .compare import Comparison, compare
 from .engine import simulate, simulate_many
@@ -53,4 +53,5 @@ __all__ = [
     "sensitivity",
     "simulate",
     "simulate_many",
+    "structural",
 ]

@@ -24,7 +24,16 @@ if TYPE_CHECKING:
 from . import __version__
 from .atomic import atomic_write, check_writable, replace_folder
 from .errors import BackendError, ResultsError, ScenarioError, SimulationError, UsageError
-from .options import BackendName, GroupBy, OutputFormat, OutputsName, SamplerName, SensitivityMethod, choices
+from .options import (
+    BackendName,
+    Estimand,
+    GroupBy,
+    OutputFormat,
+    OutputsName,
+    SamplerName,
+    SensitivityMethod,
+    choices,
+)
 from .results import Results, quantile_label, year_in_horizon
 from .scenario import Scenario, load_scenario
 
@@ -159,6 +168,9 @@ def _parser() -> argparse.ArgumentParser:
     cal.add_argument("--target", action="append", help="target id to fit (repeatable; the others "
                      "are checked out of sample; default: all but the economy-wide totals, with "
                      "--exact all)")
+    cal.add_argument("--estimand", choices=choices(Estimand), help="set the scenario's "
+                     "estimand (the reading of every target that names none) before fitting; "
+                     "the variant sets it too")
     _add_common(cal, formats=False)
     sens = add("sensitivity", help="rank the inputs that drive an output's range")
     sens.add_argument("file", help="scenario file (.toml)")
@@ -375,11 +387,13 @@ def _calibrate(args: argparse.Namespace) -> int:
     from .calibrate import calibrate
 
     scenario = load_scenario(args.file)
+    if args.estimand:
+        scenario = scenario.with_overrides({"scenario.estimand": args.estimand})
     check_writable(args.out)
     _fitted, report = calibrate(scenario, targets=args.target, params=args.param,
                                 mode="exact" if args.exact else "levels", draws=args.draws,
                                 seed=args.seed, sampler=args.sampler)
-    values: dict = {}
+    values: dict = {"scenario": {"estimand": args.estimand}} if args.estimand else {}
     for key, value in report.parameters["fitted"].items():
         *head, last = key.split(".")
         node = values
@@ -388,8 +402,8 @@ def _calibrate(args: argparse.Namespace) -> int:
         node[last] = float(value)
     relative = os.path.relpath(Path(args.file).resolve(), args.out.resolve().parent)
     lines = [f"# Calibrated by `digimpact calibrate{' --exact' if args.exact else ''}` (digimpact "
-             f"{__version__}) on {report.draws} draws, seed {report.seed}, sampler "
-             f"{report.sampler}:",
+             f"{__version__}, estimand {scenario.meta.estimand}) on {report.draws} draws, seed "
+             f"{report.seed}, sampler {report.sampler}:",
              "# scipy.optimize.least_squares on (simulated - published quantile) / tolerance.",
              "# target, quantile: published -> achieved"]
     lines += [f"#   {r.target}, {quantile_label(r.quantile)}: {r.published:g} -> {r.achieved:.2f}"

@@ -89,8 +89,9 @@ class Explorer:
             values[row] *= self.sliders[f"drivers.{d}"].value
         out = self._plan.compute(values)  # value (draws, sectors, years), full_potential (draws, sectors)
         scale = np.array([self.sliders[f"sectors.{s}"].value for s in self.scenario.sectors])
-        arrays = {"value": out["value"] * scale[:, None], "full_potential": out["full_potential"] * scale}
-        dataset = build_dataset(self.scenario, arrays, self._settings)
+        out["value"] *= scale[:, None]
+        out["full_potential"] *= scale
+        dataset = build_dataset(self.scenario, out, self._settings)
         return Results(dataset, self.scenario)
 
     def _redraw(self) -> None:

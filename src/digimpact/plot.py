@@ -6,13 +6,13 @@ Each function draws on ``ax`` (a new figure if omitted) and returns the axes.
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import numpy as np
+import pandas as pd
 
 if TYPE_CHECKING:
-    import pandas as pd
     from matplotlib.axes import Axes
 
     from .options import MetricName
@@ -89,14 +89,36 @@ def _chart_rows(scenario: Scenario) -> list[_ChartRow]:
     return rows
 
 
+Envelope = pd.DataFrame | Mapping[str, "Results"] | Sequence["Results"]
+
+
+def _envelope(envelope: Envelope, quantiles: Sequence[float], year: int) -> pd.DataFrame:
+    """:func:`digimpact.structural.envelope` of a table or of (named) results."""
+    from .results import quantile_label
+    from .structural import envelope as across
+    from .structural import tabulate
+
+    if isinstance(envelope, pd.DataFrame):
+        table = envelope
+    else:
+        named = envelope if isinstance(envelope, Mapping) else dict(enumerate(envelope))
+        table = tabulate(named, year=year, quantiles=(quantiles[0], 0.5, quantiles[1]))
+    return across(table, quantile_label(quantiles[0]), quantile_label(quantiles[1]))
+
+
 def exhibit5(results: Results, ax: Axes | None = None, year: int | None = None,
-             quantiles: Sequence[float] = (0.05, 0.95)) -> Axes:
+             quantiles: Sequence[float] = (0.05, 0.95), *,
+             envelope: Envelope | None = None) -> Axes:
     """Range chart in the structure of Exhibit 5: sectors, subtotals, total, published marks.
 
     Each row is a bar from the lower to the upper quantile of the simulated value in
     ``year``, read as the scenario's estimand (median ticked). Aggregate rows with a
     published target show the published low and high as red markers beside the simulated bar;
     the legend names the targets' source.
+
+    ``envelope`` (a table of :func:`digimpact.structural.alternatives`, or named results)
+    adds behind each sector's bar a hollow box from the lowest lower quantile to the highest
+    upper quantile across the alternatives: the structural uncertainty of the sector split.
 
     Examples
     --------
@@ -106,15 +128,25 @@ def exhibit5(results: Results, ax: Axes | None = None, year: int | None = None,
     >>> ax = digimpact.plot.exhibit5(r)
     >>> len(ax.get_yticks()) >= 4
     True
+    >>> from digimpact.structural import flat_prior
+    >>> flat = digimpact.simulate(r.scenario.with_overrides(flat_prior(r.scenario)), draws=500)
+    >>> ax = digimpact.plot.exhibit5(r, envelope={"prior": r, "flat": flat})
+    >>> len(ax.patches) - len(ax.get_yticks())  # one box per sector
+    3
     """
     rows = _chart_rows(results.scenario)
-    ax = _axes(ax, (9, 0.38 * len(rows) + 1.5))
     year = results.scenario.meta.target_year if year is None else year
+    box = None if envelope is None else _envelope(envelope, quantiles, year)
+    ax = _axes(ax, (9, 0.38 * len(rows) + 1.5))
     labels = []
     for i, (kind, label, ids, target) in enumerate(rows):
         v = results.metric(results.scenario.meta.estimand, sectors=ids, year=year).values
         lo, med, hi = np.quantile(v, [quantiles[0], 0.5, quantiles[1]])
         colour = _BLUE if kind == "aggregate" else _GREY
+        if box is not None and kind == "sector":
+            low, high = box.loc[("sector", ids[0]), ["low", "high"]]
+            ax.barh(i, high - low, left=low, height=0.75, fill=False, edgecolor=_BLUE, lw=0.8,
+                    ls="--", zorder=0)
         ax.barh(i, hi - lo, left=lo, height=0.55, color=colour, alpha=0.85)
         ax.plot([med, med], [i - 0.3, i + 0.3], color="black", lw=1)
         ax.text(hi, i, f"  {lo:.1f}-{hi:.1f}", va="center", fontsize=8)
@@ -125,12 +157,18 @@ def exhibit5(results: Results, ax: Axes | None = None, year: int | None = None,
     if any(row.target is not None for row in rows):
         ax.plot([], [], marker="v", color=_RED, ls="none", label=_published_label(results.scenario))
     ax.barh([], [], color=_BLUE, label=f"simulated {100 * quantiles[0]:g}-{100 * quantiles[1]:g}%")
+    handles = ax.get_legend_handles_labels()[0]
+    if box is not None:
+        from matplotlib.patches import Patch
+
+        handles.append(Patch(fill=False, edgecolor=_BLUE, ls="--",
+                             label=f"structural envelope ({int(box['n'].max())} alternatives)"))
     ax.set_xlim(0, ax.get_xlim()[1] * 1.12)  # room for the range labels
     ax.set_yticks(range(len(rows)), labels)
     ax.invert_yaxis()
     ax.set_xlabel(f"{results.unit}, annual value in {year}")
     ax.set_title(textwrap.fill(results.scenario.title, 55), fontsize=10)
-    ax.legend(loc="best", fontsize=8)
+    ax.legend(handles=handles, loc="best", fontsize=8)
     ax.grid(axis="x", alpha=0.3)
     return ax
 

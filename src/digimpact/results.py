@@ -197,7 +197,8 @@ class Results:
         else:
             targets = "<p>No published targets in this scenario.</p>"
         return (f"<h4>{html.escape(str(a['title']))}</h4>"
-                f"<p>{html.escape(self.scenario.meta.reading())}; "
+                f"<p>{html.escape(self.unit)}, {a['estimand']} value at stake ({a['accounting_basis']}), "
+                f"target year {a['target_year']}; "
                 f"{a['draws']:,} draws, seed {a['seed']}, sampler {a['sampler']}; scenario "
                 f"{a['scenario_hash'][:12]}, digimpact {a['digimpact_version']}</p>"
                 + "<h5>Summary</h5>" + self.summary().to_html(**fmt) + targets)
