@@ -534,9 +534,9 @@ def convergence(results: Results, *, target: str | None = None,
     Examples
     --------
     >>> import matplotlib; matplotlib.use("Agg")
-    >>> import digimpact, digimpact.plot
-    >>> r = digimpact.simulate("scenarios/examples/minimal.toml", draws=1000, seed=1)
-    >>> ax = digimpact.plot.convergence(r, target="core")
+    >>> from digimpact import plot, simulate
+    >>> ax = plot.convergence(simulate("scenarios/examples/minimal.toml", draws=1000, seed=1),
+    ...                       target="core")
     >>> len(ax.lines)  # two quantiles and two published figures
     4
     """

@@ -15,26 +15,12 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, NoReturn, cast
 
-from . import distributions, records
+from . import distributions, options, records
 from .adoption import CURVES
 from .correlation import GaussianCopula
 from .distributions import Distribution
 from .errors import ScenarioError, did_you_mean
 from .loader import Origins, merge
-from .options import (
-    BaseMeasure,
-    Counterfactual,
-    EffectName,
-    Estimand,
-    ObservationTarget,
-    ObservationUse,
-    PriceBasis,
-    SamplerName,
-    ScenarioMetric,
-    SeriesKind,
-    TargetMetric,
-    choices,
-)
 from .records import parameters
 from .sampling import REACH_HIGH, REACH_LOW
 
@@ -108,11 +94,11 @@ class _Table:
     def choice(self, key: str, vocabulary: Any, default: str) -> Any:
         """The word at ``key``, one of ``vocabulary`` (a ``Literal`` alias of
         :mod:`digimpact.options`)."""
-        options = choices(vocabulary)
+        words = options.choices(vocabulary)
         value = self.text(key, default)
-        if value not in options:
-            self.fail(f"expected one of {', '.join(map(repr, options))}, got {value!r}"
-                      f"{did_you_mean(str(value), options)}", key)
+        if value not in words:
+            self.fail(f"expected one of {', '.join(map(repr, words))}, got {value!r}"
+                      f"{did_you_mean(str(value), words)}", key)
         return value
 
     def integer(self, key: str, default: int | None = None, required: bool = False,
@@ -313,19 +299,19 @@ def _meta(root: _Table) -> records.Meta:
     target_year = t.year("target_year", horizon[1])
     if not horizon[0] <= target_year <= horizon[1]:
         t.fail(f"expected a year within the horizon {horizon}, got {target_year}", "target_year")
-    estimand, metric = _estimand(t, "annual", ScenarioMetric)
+    estimand, metric = _estimand(t, "annual", options.ScenarioMetric)
     return records.Meta(title=t.text("title", required=True), description=t.text("description"),
                         unit=t.text("unit", required=True),
                         base_year=t.year("base_year", required=True),
                         horizon=(horizon[0], horizon[1]),
-                        price_basis=t.choice("price_basis", PriceBasis, "nominal"),
+                        price_basis=t.choice("price_basis", options.PriceBasis, "nominal"),
                         estimand=estimand, metric="both" if metric == "both" else estimand,
                         target_year=target_year,
-                        base_measure=t.choice("base_measure", BaseMeasure, "value_added"),
-                        counterfactual=t.choice("counterfactual", Counterfactual, "none"))
+                        base_measure=t.choice("base_measure", options.BaseMeasure, "value_added"),
+                        counterfactual=t.choice("counterfactual", options.Counterfactual, "none"))
 
 
-def _estimand(t: _Table, default: Estimand, older: Any) -> tuple[Estimand, str | None]:
+def _estimand(t: _Table, default: options.Estimand, older: Any) -> tuple[options.Estimand, str | None]:
     """``(estimand, metric)``: the table's ``estimand``, else the reading of its older
     ``metric`` key (a word of the vocabulary ``older``; ``"annual"`` and ``"cumulative"`` mean
     the same estimand, ``"both"`` reads as ``"annual"``), else ``default``; and the ``metric``
@@ -334,12 +320,12 @@ def _estimand(t: _Table, default: Estimand, older: Any) -> tuple[Estimand, str |
     Both keys may be given only if they agree (``"both"`` agrees with annual and cumulative).
     """
     metric = t.choice("metric", older, "annual") if "metric" in t.data else None
-    implied: Estimand | None = (None if metric is None
+    implied: options.Estimand | None = (None if metric is None
                                 else "cumulative" if metric == "cumulative" else "annual")
     if "estimand" not in t.data:
         return implied or default, metric
-    estimand = t.choice("estimand", Estimand, default)
-    agrees = estimand == implied or (metric == "both" and estimand in choices(TargetMetric))
+    estimand = t.choice("estimand", options.Estimand, default)
+    agrees = estimand == implied or (metric == "both" and estimand in options.choices(options.TargetMetric))
     if implied is not None and not agrees:
         t.fail(f"metric = {metric!r} (the older name of estimand = {implied!r}) contradicts "
                f"estimand = {estimand!r}; give estimand only", "metric")
@@ -350,7 +336,8 @@ def _settings(root: _Table) -> records.Settings:
     t = _Table(root.data.get("settings", {}), "settings", root.origins,
                ("draws", "seed", "sampler"))
     return records.Settings(draws=t.integer("draws", 10_000, minimum=1, maximum=MAX_DRAWS),
-                            seed=t.integer("seed", 0), sampler=t.choice("sampler", SamplerName, "random"))
+                            seed=t.integer("seed", 0),
+                            sampler=t.choice("sampler", options.SamplerName, "random"))
 
 
 def _sector(root: _Table, key: str, meta: records.Meta) -> records.Sector:
@@ -398,7 +385,7 @@ def _log_base(level: float, growth: float, years: int) -> float:
 
 def _driver(root: _Table, key: str) -> records.Driver:
     t = root.sub("drivers").sub(key, ("name", "value", "acts_on", "source", "note"))
-    acts_on = t.choice("acts_on", EffectName, "value")
+    acts_on = t.choice("acts_on", options.EffectName, "value")
     return records.Driver(id=key, name=t.text("name", key),
                           value=t.param("value", "positive" if acts_on == "speed" else "nonnegative"),
                           acts_on=acts_on, source=t.text("source"), note=t.text("note"))
@@ -570,7 +557,7 @@ def _target(root: _Table, key: str, meta: records.Meta, groups: set[str],
                        for x in q) or q[0] >= q[1]):
         t.fail(f"expected [low quantile, high quantile] within [0, 1], got {_shown(q)}", "quantiles")
     return records.Target(id=key, name=t.text("name", key), groups=tg, sectors=ts, year=year,
-                          estimand=_estimand(t, meta.estimand, TargetMetric)[0], low=low, high=high,
+                          estimand=_estimand(t, meta.estimand, options.TargetMetric)[0], low=low, high=high,
                           quantiles=(float(q[0]), float(q[1])),
                           tolerance=t.amount("tolerance", minimum=0.0),
                           source=t.text("source"))
@@ -658,7 +645,7 @@ def _milestones(t: _Table) -> dict[int, float]:
     return out
 
 
-_TARGETS = choices(ObservationTarget)
+_TARGETS = options.choices(options.ObservationTarget)
 
 
 def _observation(root: _Table, key: str, meta: records.Meta, kpis: Mapping[str, records.Kpi],
@@ -670,7 +657,7 @@ def _observation(root: _Table, key: str, meta: records.Meta, kpis: Mapping[str, 
     if len(named) != 1:
         t.fail(f"expected exactly one of {', '.join(_TARGETS)} naming what is observed, got "
                f"{' and '.join(named) or 'none'}", named[1] if len(named) > 1 else None)
-    target = cast(ObservationTarget, named[0])
+    target = cast(options.ObservationTarget, named[0])
     of = t.text(target)
     if target == "profile":
         _profile_members(t, target, of, members)
@@ -680,7 +667,8 @@ def _observation(root: _Table, key: str, meta: records.Meta, kpis: Mapping[str, 
     year = t.year("year", required=True)
     if year not in meta.years:
         t.fail(f"expected a year within the horizon {list(meta.horizon)}, got {year}", "year")
-    series, use = t.choice("series", SeriesKind, "same"), t.choice("use", ObservationUse, "update")
+    series = t.choice("series", options.SeriesKind, "same")
+    use = t.choice("use", options.ObservationUse, "update")
     mismatch = t.amount("mismatch_sd", 0.0, minimum=0.0)
     if series == "proxy" and use == "update" and mismatch == 0:
         t.fail("expected a mismatch_sd > 0: a proxy series enters the update with a "
