@@ -65,24 +65,24 @@ def two_toml(m1, m2, sigma):
     """Two groups, each with its own level driver, and a driver they share: uncertain potentials
     and adoption, so that nothing but the fit is in closed form."""
     return (HEAD + sector("a", "g1", 100.0) + sector("b", "g2", 200.0) + driver("l1", sigma, m1)
-            + driver("l2", sigma, m2) + driver("shared", 0.05) + """
+            + driver("l2", sigma, m2) + driver("common", 0.05) + """
 [use_cases.u1]
 sector = "a"
 potential = { dist = "uniform", low = 0.08, high = 0.12 }
 adoption = { kind = "logistic", steepness = 1.0, midpoint = { dist = "uniform", low = 2020, high = 2022 } }
-drivers = ["l1", "shared"]
+drivers = ["l1", "common"]
 
 [use_cases.u2]
 sector = "b"
 potential = 0.05
 adoption = { kind = "step", year = 2020 }
-drivers = ["l2", "shared"]
+drivers = ["l2", "common"]
 
 [use_cases.u3]
 sector = "b"
 potential = { dist = "triangular", low = 0.01, mode = 0.02, high = 0.04 }
 adoption = { kind = "linear", start = 2020, end = 2022 }
-drivers = ["shared"]
+drivers = ["common"]
 """)
 
 
@@ -225,7 +225,7 @@ def test_exact_mode_frees_the_spreads_and_fits_every_target(two, truth):
     fitted, report = calibrate(two(sigma=0.3, targets=truth), mode="exact")
     assert list(report.parameters.index) == [
         "drivers.l1.value.median", "drivers.l1.value.sigma", "drivers.l2.value.median",
-        "drivers.l2.value.sigma", "drivers.shared.value.sigma"]
+        "drivers.l2.value.sigma", "drivers.common.value.sigma"]
     assert report.out_of_sample.empty and report.fitted["ok"].all()
     assert fitted.drivers["l1"].value.spec["median"] == pytest.approx(1.5, rel=0.01)
     assert fitted.drivers["l2"].value.spec["sigma"] == pytest.approx(0.1, rel=0.05)
